@@ -1,0 +1,15 @@
+"""The four Baton services; each runs as ``python -m services.<name>``."""
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
+
+from shared.keys import SERVICES
+
+
+def load(name: str) -> ModuleType:
+    """The ``services.<name>.service`` module (``SETTINGS`` class and ``build_stage``)."""
+    if name not in SERVICES:
+        raise ValueError(f"unknown service {name!r}; expected one of {', '.join(SERVICES)}")
+    return importlib.import_module(f"services.{name}.service")

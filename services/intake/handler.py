@@ -1,0 +1,44 @@
+"""Intake: normalise, redact PII, then screen for language and prompt injection."""
+
+from __future__ import annotations
+
+from services.intake import prompts, rules
+from services.intake.screening import Screening
+from services.intake.settings import IntakeSettings
+from shared.agent import AgentContext
+from shared.contracts import CustomerRequest, IntakeResult, PiiCounts
+from shared.llm import LLMRequest
+from shared.prompting import untrusted
+from shared.redaction import redact
+
+
+async def handle(request: CustomerRequest, ctx: AgentContext[IntakeSettings]) -> IntakeResult:
+    """Redaction happens in code, before any model sees the text."""
+    text = rules.normalise(request.text)
+    if request.subject:
+        text = f"{rules.normalise(request.subject)}\n{text}"
+    redacted = redact(text)
+    notice, ticket = untrusted(redacted.text)
+    screening = await ctx.llm.generate(
+        LLMRequest(
+            agent="intake",
+            model=ctx.settings.intake_model,
+            system=prompts.SCREEN_SYSTEM.format(untrusted_notice=notice),
+            user=prompts.SCREEN_USER.format(ticket=ticket),
+            schema=Screening,
+            offline=lambda: rules.screen(redacted.text),
+            max_tokens=ctx.settings.intake_max_tokens,
+        )
+    )
+    found = screening.value
+    return IntakeResult(
+        text=redacted.text,
+        language=found.language,
+        customer_id=request.customer_id,
+        channel=request.channel,
+        pii=PiiCounts(email=redacted.email, phone=redacted.phone, card=redacted.card),
+        injection_risk=found.injection_risk,
+        injection_signals=found.injection_signals,
+        summary=redact(found.summary).text,
+        key_facts=[redact(f).text for f in found.key_facts],
+    )

@@ -1,0 +1,101 @@
+"""Intake's offline rules: normalisation, language guess and injection screening, no network."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+from services.intake.screening import Screening
+
+_CONTROL = re.compile(
+    r"[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f\u200b-\u200f\u202a-\u202e\u2066-\u2069]"
+)
+_SPACES = re.compile(r"[ \t]+")
+_BLANK_LINES = re.compile(r"\n{3,}")
+_WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
+
+STOPWORDS: dict[str, frozenset[str]] = {
+    "en": frozenset("the and is my i you to of a in it for not on with this have was are".split()),
+    "es": frozenset("el la los las y es mi yo de que en no por con para una un tengo".split()),
+    "fr": frozenset("le la les et est mon je de que en pas pour avec une un ai vous".split()),
+    "de": frozenset("der die das und ist mein ich nicht zu mit ein eine für habe sie".split()),
+    "pt": frozenset("o a os as e é meu eu de que em não por com para uma um tenho".split()),
+    "it": frozenset("il lo la gli e è mio io di che in non per con una un ho".split()),
+    "nl": frozenset("de het een en is mijn ik niet van dat in voor met heb u".split()),
+}  # fmt: skip
+
+INJECTION_PATTERNS: dict[str, re.Pattern[str]] = {
+    "override_instructions": re.compile(
+        r"\b(ignore|disregard|forget)\b.{0,40}\b(previous|prior|above|all|earlier)\b.{0,20}"
+        r"\b(instructions?|rules|prompts?|messages?)\b",
+        re.I | re.S,
+    ),
+    "role_impersonation": re.compile(
+        r"(^|\n)\s*(system|assistant|developer)\s*:|<\s*/?\s*system\s*>|\[\s*system\s*\]|"
+        r"\byou are now\b|\bact as\b.{0,30}\b(admin|system|developer)\b",
+        re.I,
+    ),
+    "prompt_exfiltration": re.compile(
+        r"\b(reveal|show|print|repeat|output|tell me)\b.{0,40}\b(system prompt|prompt|"
+        r"instructions|hidden rules)\b",
+        re.I | re.S,
+    ),
+    "routing_manipulation": re.compile(
+        r"\b(route|classify|categori[sz]e|set|mark|escalate)\b.{0,40}\b(to|as|with)\b.{0,30}"
+        r"\b(priority|urgent|billing|category|queue)\b",
+        re.I | re.S,
+    ),
+    "jailbreak": re.compile(r"\b(jailbreak|DAN mode|developer mode|no restrictions)\b", re.I),
+}
+FACT = re.compile(r"\b(?:[A-Z]{2,5}-?\d{3,}|#\d{3,}|\d+[.,]\d{2}\s?(?:EUR|USD|GBP|€|\$|£))")
+_SIGNAL_WEIGHTS = {
+    "override_instructions": 0.6,
+    "role_impersonation": 0.45,
+    "prompt_exfiltration": 0.5,
+    "routing_manipulation": 0.3,
+    "jailbreak": 0.5,
+}
+
+
+def normalise(text: str) -> str:
+    """NFC, no control or bidi-override characters, tidy whitespace."""
+    text = unicodedata.normalize("NFC", text).replace("\r\n", "\n").replace("\r", "\n")
+    text = _CONTROL.sub("", text)
+    text = _SPACES.sub(" ", text)
+    return _BLANK_LINES.sub("\n\n", text).strip()
+
+
+def guess_language(text: str) -> str:
+    words = [w.lower() for w in _WORD.findall(text)]
+    scores = {lang: sum(w in stop for w in words) for lang, stop in STOPWORDS.items()}
+    best = max(scores, key=lambda lang: scores[lang])
+    return best if scores[best] > 0 else "en"
+
+
+def screen_injection(text: str) -> tuple[float, list[str]]:
+    signals = [name for name, pattern in INJECTION_PATTERNS.items() if pattern.search(text)]
+    risk = min(1.0, sum(_SIGNAL_WEIGHTS[s] for s in signals))
+    return round(risk, 2), signals
+
+
+def summarise(text: str) -> str:
+    first = re.split(r"(?<=[.!?])\s+|\n", text, maxsplit=1)[0]
+    return first[:240]
+
+
+def key_facts(text: str) -> list[str]:
+    facts = re.findall(
+        r"\b(?:[A-Z]{2,5}-?\d{3,}|#\d{3,}|\d+(?:[.,]\d{2})\s?(?:EUR|USD|GBP|€|\$|£))", text
+    )
+    return list(dict.fromkeys(f[:200] for f in facts))[:10]
+
+
+def screen(text: str) -> Screening:
+    risk, signals = screen_injection(text)
+    return Screening(
+        language=guess_language(text),
+        injection_risk=risk,
+        injection_signals=signals,
+        summary=summarise(text),
+        key_facts=key_facts(text),
+    )

@@ -1,0 +1,12 @@
+"""Intake's settings (``BATON_INTAKE_*`` plus the shared ``BATON_*``)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from shared.config import BatonSettings
+
+
+class IntakeSettings(BatonSettings):
+    intake_model: str = Field(default="gpt-4o-mini", description="model for screening")
+    intake_max_tokens: int = Field(default=400, ge=16, le=8192)

@@ -1,0 +1,42 @@
+"""The responder: draft the reply for the category (or ask for details)."""
+
+from __future__ import annotations
+
+from services.responder import prompts, rules
+from services.responder.settings import ResponderSettings
+from shared.agent import AgentContext
+from shared.contracts import ResponderRequest, ResponderResult
+from shared.llm import LLMRequest
+from shared.prompting import untrusted
+
+
+async def handle(
+    request: ResponderRequest, ctx: AgentContext[ResponderSettings]
+) -> ResponderResult:
+    settings = ctx.settings
+    notice, ticket = untrusted(request.text)
+    user = prompts.RESPONDER_USER.format(
+        mode=request.mode,
+        category=request.category,
+        priority=request.priority,
+        language=request.language,
+        summary=request.summary,
+        ticket=ticket,
+    )
+    if ctx.feedback:
+        user += "\n\n" + prompts.FEEDBACK.format(feedback="\n".join(ctx.feedback))
+    result = await ctx.llm.generate(
+        LLMRequest(
+            agent="responder",
+            model=settings.responder_model,
+            system=prompts.RESPONDER_SYSTEM.format(
+                category=request.category, priority=request.priority, untrusted_notice=notice
+            ),
+            user=user,
+            schema=ResponderResult,
+            offline=lambda: rules.draft(request),
+            max_tokens=settings.responder_max_tokens,
+            temperature=settings.responder_temperature,
+        )
+    )
+    return result.value

@@ -1,0 +1,36 @@
+"""Triage: classify, prioritise and route on confidence."""
+
+from __future__ import annotations
+
+from services.triage import prompts, rules
+from services.triage.settings import TriageSettings
+from shared.agent import AgentContext
+from shared.contracts import CATEGORIES, TriageRequest, TriageResult
+from shared.llm import LLMRequest
+from shared.prompting import untrusted
+
+
+async def handle(request: TriageRequest, ctx: AgentContext[TriageSettings]) -> TriageResult:
+    settings = ctx.settings
+    notice, ticket = untrusted(request.text)
+    user = prompts.TRIAGE_USER.format(
+        language=request.language, channel=request.channel, summary=request.summary, ticket=ticket
+    )
+    if ctx.feedback:
+        user += "\n\n" + prompts.FEEDBACK.format(feedback="\n".join(ctx.feedback))
+    result = await ctx.llm.generate(
+        LLMRequest(
+            agent="triage",
+            model=settings.triage_model,
+            system=prompts.TRIAGE_SYSTEM.format(
+                categories=", ".join(CATEGORIES), untrusted_notice=notice
+            ),
+            user=user,
+            schema=TriageResult,
+            offline=lambda: rules.classify(
+                request, settings.confidence_threshold, settings.sensitive_categories
+            ),
+            max_tokens=settings.triage_max_tokens,
+        )
+    )
+    return result.value

@@ -1,0 +1,48 @@
+"""The escalation packet: everything an operator needs to take over an event."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import orjson
+
+from shared.envelope import Envelope, Fields
+
+SUGGESTED_ACTIONS = {
+    "prompt_injection_suspected": "Review the request for abuse; reply manually if legitimate.",
+    "sensitive_topic": "Route to the specialist team for this category.",
+    "human_requested": "Contact the customer directly.",
+    "low_confidence": "Classify the request and send the drafted or a manual reply.",
+    "agent_escalated": "Read the triage reasons and handle the request manually.",
+}
+
+
+def escalation_fields(envelope: Envelope, reason: str, results: dict[str, Any]) -> Fields:
+    intake = results.get("intake", {})
+    triage = results.get("triage", {})
+    packet = {
+        "event_id": envelope.event_id,
+        "reason": reason,
+        "text": intake.get("text"),
+        "language": intake.get("language"),
+        "channel": intake.get("channel"),
+        "classification": {k: triage[k] for k in ("category", "priority", "route") if k in triage},
+        "scores": {
+            "confidence": triage.get("confidence"),
+            "injection_risk": intake.get("injection_risk"),
+        },
+        "signals": intake.get("injection_signals", []) + triage.get("reasons", []),
+        "tried": sorted(results),
+        "suggested_action": SUGGESTED_ACTIONS.get(reason, "Handle the request manually."),
+        "escalated_at": time.time(),
+    }
+    fields: Fields = {
+        b"event_id": envelope.event_id.encode(),
+        b"reason": reason.encode(),
+        b"packet": orjson.dumps(packet),
+        b"envelope": envelope.to_fields()[b"envelope"],
+    }
+    if envelope.traceparent:
+        fields[b"traceparent"] = envelope.traceparent.encode()
+    return fields

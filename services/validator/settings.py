@@ -1,0 +1,16 @@
+"""The validator's settings (``BATON_VALIDATOR_*`` plus the shared ``BATON_*``)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from shared.config import BatonSettings
+
+
+class ValidatorSettings(BatonSettings):
+    validator_max_clarifications: int = Field(
+        default=2, ge=0, le=5, description="times an agent may redo a rejected output"
+    )
+    validator_injection_threshold: float = Field(
+        default=0.8, ge=0, le=1, description="injection risk at which intake output is escalated"
+    )

@@ -1,0 +1,178 @@
+"""The validator: checks every agent output and is the only router between stages.
+
+An output that passes its contract and the domain checks is routed on; one that fails goes back
+to its agent with the problems as feedback, at most ``validator_max_clarifications`` times, then
+to the dead-letter stream as ``contract_violation``.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from pydantic import ValidationError
+
+from services.validator import checks
+from services.validator.escalation import escalation_fields
+from services.validator.routing import Route, route_intake, route_triage
+from services.validator.settings import ValidatorSettings
+from shared.contracts import (
+    AGENT_OUTPUTS,
+    Contract,
+    FinalResponse,
+    IntakeResult,
+    ResponderRequest,
+    ResponderResult,
+    TriageRequest,
+    TriageResult,
+)
+from shared.delivery import Delivery
+from shared.envelope import Envelope, validation_errors
+from shared.errors import ContractError
+from shared.outcome import Outcome, Publish, RunStatus, Step
+
+
+class ValidatorStage:
+    service = "validator"
+
+    def __init__(self, settings: ValidatorSettings) -> None:
+        self.settings = settings
+        self.keys = settings.keys
+
+    def decode(self, delivery: Delivery) -> Envelope:
+        assert delivery.fields is not None
+        return Envelope.from_fields(delivery.fields)
+
+    async def handle(self, envelope: Envelope, delivery: Delivery) -> Outcome:
+        started = time.time()
+        contract = AGENT_OUTPUTS.get(envelope.stage)
+        if contract is None:
+            raise ContractError(f"handoff from unexpected stage {envelope.stage!r}",
+                                event_id=envelope.event_id)  # fmt: skip
+        errors: list[dict[str, Any]] = []
+        try:
+            result = contract.model_validate(envelope.payload)
+            problems = checks.check(envelope.stage, result)
+        except ValidationError as exc:
+            errors = validation_errors(exc)
+            problems = [f"{e['loc']}: {e['msg']}" for e in errors][:10]
+        if problems:
+            return self._reject(envelope, problems, errors, started)
+        return self._route(envelope, result, started)
+
+    def _reject(
+        self, envelope: Envelope, problems: list[str], errors: list[dict[str, Any]], started: float
+    ) -> Outcome:
+        agent = envelope.stage
+        if envelope.input is None or envelope.attempt >= self.settings.validator_max_clarifications:
+            raise ContractError(
+                f"{agent} output rejected after {envelope.attempt + 1} attempt(s): "
+                + "; ".join(problems),
+                errors=errors or [{"loc": "", "msg": p, "type": "domain"} for p in problems],
+                event_id=envelope.event_id,
+            )
+        retry = envelope.next(
+            "validator",
+            envelope.input,
+            attempt=envelope.attempt + 1,
+            feedback=[p[:200] for p in problems],
+        )
+        decision = {"verdict": "rejected", "checked": agent, "problems": problems}
+        publish = Publish(self.keys.input_stream(agent), retry.to_fields())
+        return self._outcome(envelope, started, "clarification_requested", decision, [publish])
+
+    def _route(self, envelope: Envelope, result: Contract, started: float) -> Outcome:
+        results = {**envelope.results, envelope.stage: envelope.payload}
+        if isinstance(result, IntakeResult):
+            return self._forward(envelope, results, route_intake(result, self.settings), started)
+        if isinstance(result, TriageResult):
+            return self._forward(envelope, results, route_triage(result, self.settings), started)
+        assert isinstance(result, ResponderResult)
+        return self._respond(envelope, results, result, started)
+
+    def _forward(
+        self, envelope: Envelope, results: dict[str, Any], route: Route, started: float
+    ) -> Outcome:
+        decision = {"verdict": "accepted", "checked": envelope.stage, "route": route.target}
+        if route.target == "escalations":
+            assert route.reason is not None
+            fields = escalation_fields(envelope, route.reason, results)
+            return self._outcome(envelope, started, "escalated", decision,
+                                 [Publish(self.keys.escalations, fields)],
+                                 status="escalated", reason=route.reason)  # fmt: skip
+        payload = (
+            _triage_request(results) if route.target == "triage"
+            else _responder_request(results, route)
+        )  # fmt: skip
+        nxt = envelope.next("validator", payload, results=results)
+        stream = self.keys.input_stream(route.target)
+        return self._outcome(envelope, started, "routed", decision,
+                             [Publish(stream, nxt.to_fields())])  # fmt: skip
+
+    def _respond(
+        self, envelope: Envelope, results: dict[str, Any], reply: ResponderResult, started: float
+    ) -> Outcome:
+        triage = results.get("triage", {})
+        request = envelope.input or {}
+        final = FinalResponse(
+            event_id=envelope.event_id,
+            reply=reply.reply,
+            language=reply.language,
+            category=triage.get("category", "general"),
+            priority=triage.get("priority", "normal"),
+            mode=request.get("mode", "answer"),
+            summary=triage.get("summary", ""),
+        )
+        fields = {
+            b"event_id": envelope.event_id.encode(),
+            b"response": final.model_dump_json().encode(),
+        }
+        if envelope.traceparent:
+            fields[b"traceparent"] = envelope.traceparent.encode()
+        decision = {"verdict": "accepted", "checked": "responder", "route": "responses"}
+        return self._outcome(envelope, started, "responded", decision,
+                             [Publish(self.keys.responses, fields)],
+                             status="responded")  # fmt: skip
+
+    def _outcome(
+        self,
+        envelope: Envelope,
+        started: float,
+        outcome: str,
+        decision: dict[str, Any],
+        publishes: list[Publish],
+        *,
+        status: RunStatus = "in_progress",
+        reason: str | None = None,
+    ) -> Outcome:
+        step = Step(stage="validator", outcome=outcome, started_at=started, ended_at=time.time(),
+                    attempt=envelope.attempt, reason=reason, decision=decision)  # fmt: skip
+        return Outcome(event_id=envelope.event_id, publishes=publishes, step=step, status=status,
+                       reason=reason, created_at=envelope.created_at)  # fmt: skip
+
+
+def _triage_request(results: dict[str, Any]) -> dict[str, Any]:
+    intake = results["intake"]
+    request = TriageRequest(
+        text=intake["text"],
+        language=intake["language"],
+        channel=intake["channel"],
+        injection_risk=intake["injection_risk"],
+        summary=intake["summary"],
+        key_facts=intake.get("key_facts", []),
+    )
+    return request.model_dump(mode="json")
+
+
+def _responder_request(results: dict[str, Any], route: Route) -> dict[str, Any]:
+    intake, triage = results["intake"], results["triage"]
+    request = ResponderRequest(
+        text=intake["text"],
+        language=intake["language"],
+        category=triage["category"],
+        priority=triage["priority"],
+        mode=route.mode,
+        summary=triage["summary"],
+        key_facts=triage.get("key_facts", []),
+    )
+    return request.model_dump(mode="json")

@@ -1,0 +1,1 @@
+"""Baton's common runtime: everything the four services share."""

@@ -1,0 +1,149 @@
+"""The fenced commit: acknowledge inputs and publish their outputs in one server-side step.
+
+Completed entries are queued and committed in batches, one script call per batch, so a busy
+worker pays one round trip (and, with ``appendfsync always``, one fsync) for many entries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+from dataclasses import dataclass
+from importlib import resources
+
+import structlog
+from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from shared.backoff import equal_jitter
+from shared.keys import Keys
+from shared.outcome import Outcome
+from shared.runrecord import Op, run_record_ops
+
+log = structlog.get_logger("baton.commit")
+
+REDIS_UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, OSError)
+
+
+def load_lua(name: str) -> str:
+    return resources.files("shared").joinpath("lua", name).read_text()
+
+
+class CommitStatus(enum.IntEnum):
+    STALE = 0
+    """The input was no longer pending (a peer committed it): nothing was written."""
+    COMMITTED = 1
+    DUPLICATE = 2
+    """The idempotency marker already existed: the input was acknowledged, outputs skipped."""
+
+
+@dataclass(frozen=True)
+class CommitSettings:
+    group: str
+    retention_s: int
+    dedupe_ttl_s: int
+    max_batch: int = 256
+
+
+class CommitProgram:
+    """Arguments for ``commit.lua``: a deduplicated key table and a flat argument list."""
+
+    def __init__(self, group: str) -> None:
+        self.keys: list[str] = []
+        self._index: dict[str, int] = {}
+        self.args: list[bytes | str] = [group]
+
+    def key(self, name: str) -> int:
+        index = self._index.get(name)
+        if index is None:
+            self.keys.append(name)
+            index = self._index[name] = len(self.keys)
+        return index
+
+    def add(
+        self,
+        stream: str,
+        entry_id: str,
+        ops: list[Op],
+        guard: tuple[str, int] | None = None,
+        duplicate_ops: list[Op] | None = None,
+    ) -> None:
+        duplicate_ops = duplicate_ops or []
+        guard_index, guard_ttl = (self.key(guard[0]), guard[1]) if guard else (0, 0)
+        self.args += [str(self.key(stream)), entry_id, str(guard_index), str(guard_ttl)]
+        self.args += [str(len(ops)), str(len(duplicate_ops))]
+        for command, key, args in [*ops, *duplicate_ops]:
+            self.args += [command, str(self.key(key)), str(len(args)), *args]
+
+
+def outcome_ops(keys: Keys, outcome: Outcome, retention_s: int) -> list[Op]:
+    """Every write an outcome makes: its publishes, then its run-record update."""
+    ops: list[Op] = []
+    for publish in outcome.publishes:
+        flat: list[bytes | str] = ["*"]
+        for field, value in publish.fields.items():
+            flat += [field, value]
+        ops.append(("XADD", publish.stream, flat))
+    ops += run_record_ops(keys, outcome, retention_s)
+    return ops
+
+
+class Committer:
+    """Batches fenced commits for one input stream and consumer group."""
+
+    def __init__(self, redis: Redis, keys: Keys, stream: str, settings: CommitSettings) -> None:
+        self._redis = redis
+        self._keys = keys
+        self._stream = stream
+        self._settings = settings
+        self._script = redis.register_script(load_lua("commit.lua"))
+        self._queue: asyncio.Queue[tuple[str, Outcome, asyncio.Future[CommitStatus]]] = (
+            asyncio.Queue()
+        )
+
+    async def commit(self, entry_id: str, outcome: Outcome) -> CommitStatus:
+        """Queue ``outcome`` for the next batch and wait until it is committed (or found stale)."""
+        future: asyncio.Future[CommitStatus] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait((entry_id, outcome, future))
+        return await future
+
+    async def run(self) -> None:
+        """Commit queued outcomes until cancelled."""
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < self._settings.max_batch and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            live = [item for item in batch if not item[2].cancelled()]
+            if live:
+                await self._flush(live)
+
+    async def _flush(self, batch: list[tuple[str, Outcome, asyncio.Future[CommitStatus]]]) -> None:
+        program = CommitProgram(self._settings.group)
+        for entry_id, outcome, _ in batch:
+            program.add(self._stream, entry_id, *self._ops_for(outcome))
+        statuses = await self._execute(program)
+        for (_, _, future), status in zip(batch, statuses, strict=True):
+            if not future.done():
+                future.set_result(CommitStatus(int(status)))
+
+    def _ops_for(self, outcome: Outcome) -> tuple[list[Op], tuple[str, int] | None, list[Op]]:
+        retention = self._settings.retention_s
+        ops = outcome_ops(self._keys, outcome, retention)
+        if outcome.dedupe_key is None:
+            return ops, None, []
+        duplicate: list[Op] = [("HINCRBY", self._keys.run(outcome.event_id), ["duplicates", "1"])]
+        return ops, (outcome.dedupe_key, self._settings.dedupe_ttl_s), duplicate
+
+    async def _execute(self, program: CommitProgram) -> list[int]:
+        attempt = 0
+        while True:
+            try:
+                result: list[int] = await self._script(keys=program.keys, args=program.args)
+                return result
+            except REDIS_UNAVAILABLE as exc:
+                # Safe to repeat: entries the lost attempt did commit now answer STALE.
+                delay = equal_jitter(attempt, base=0.1, cap=5.0)
+                log.warning("commit_retry", error=str(exc)[:200], delay_s=round(delay, 3))
+                attempt += 1
+                await asyncio.sleep(delay)

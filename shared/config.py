@@ -1,0 +1,114 @@
+"""Settings: one pydantic-settings object per service, built at start-up and passed down.
+
+Nothing here reads the environment at import time; ``load_settings`` (or the class itself) does
+it when a service starts. Names without the ``BATON_`` prefix (``REDIS_URL``, ``OPENAI_*``) are
+the ecosystem's own and are read as they are.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from typing import Literal, Self, TypeVar
+
+from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.errors import ConfigError
+from shared.keys import Keys
+
+LLMProvider = Literal["offline", "openai"]
+
+
+class BatonSettings(BaseSettings):
+    """Settings every service shares. Each service subclasses this with its own fields."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="BATON_", extra="ignore", frozen=True, populate_by_name=True
+    )
+
+    redis_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("REDIS_URL", "BATON_REDIS_URL"),
+        description="Redis URL; unset means `baton up` and the tests start an embedded server.",
+    )
+    prefix: str = Field(default="baton", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    llm: LLMProvider | None = Field(default=None, description="offline or openai; see llm_provider")
+    openai_base_url: str | None = Field(default=None, validation_alias="OPENAI_BASE_URL")
+    openai_api_key: SecretStr | None = Field(default=None, validation_alias="OPENAI_API_KEY")
+
+    consumer: str | None = Field(default=None, description="consumer name; default host-pid-rand")
+    concurrency: int = Field(default=64, ge=1, le=10_000, description="events in flight per worker")
+    batch_size: int = Field(default=100, ge=1, le=10_000, description="entries per XREADGROUP")
+    block_ms: int = Field(default=2000, ge=10, le=60_000, description="XREADGROUP BLOCK")
+    max_deliveries: int = Field(default=5, ge=1, le=1000)
+    llm_timeout_s: float = Field(default=30.0, gt=0, le=600)
+    reclaim_idle_ms: int | None = Field(
+        default=None, ge=100, description="idle time before peers reclaim; default 2x LLM timeout"
+    )
+    reclaim_interval_s: float = Field(default=5.0, gt=0, le=600)
+    retry_base_s: float = Field(default=0.2, gt=0)
+    retry_cap_s: float = Field(default=10.0, gt=0)
+    shutdown_grace_s: float = Field(default=20.0, ge=0, le=600)
+    heartbeat_ttl_s: float = Field(default=15.0, gt=0, le=3600)
+    max_payload_bytes: int = Field(default=65_536, ge=256, le=16 * 1024 * 1024)
+    run_retention_s: int = Field(default=7 * 24 * 3600, ge=60)
+    dedupe_ttl_s: int = Field(default=7 * 24 * 3600, ge=60)
+    confidence_threshold: float = Field(default=0.6, ge=0, le=1)
+    sensitive_categories: tuple[str, ...] = ("legal", "emergency", "complaint")
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["auto", "json", "console"] = "auto"
+
+    @model_validator(mode="after")
+    def _check_timing(self) -> Self:
+        if self.reclaim_idle_s <= self.llm_timeout_s:
+            raise ConfigError(
+                f"reclaim_idle_ms ({self.reclaim_idle_ms_effective} ms) must exceed the LLM "
+                f"timeout ({self.llm_timeout_s} s), or healthy slow calls are stolen by peers"
+            )
+        if self.retry_cap_s >= self.reclaim_idle_s:
+            raise ConfigError("retry_cap_s must stay below the reclaim idle time")
+        return self
+
+    @property
+    def reclaim_idle_ms_effective(self) -> int:
+        if self.reclaim_idle_ms is not None:
+            return self.reclaim_idle_ms
+        return int(self.llm_timeout_s * 2000)
+
+    @property
+    def reclaim_idle_s(self) -> float:
+        return self.reclaim_idle_ms_effective / 1000
+
+    @property
+    def llm_provider(self) -> LLMProvider:
+        """``BATON_LLM`` if set; else ``openai`` when an OpenAI endpoint or key is configured."""
+        if self.llm is not None:
+            return self.llm
+        if self.openai_base_url or self.openai_api_key:
+            return "openai"
+        return "offline"
+
+    @property
+    def keys(self) -> Keys:
+        return Keys(self.prefix)
+
+    def consumer_name(self) -> str:
+        """A consumer name unique to this process, so a restarted worker never inherits a PEL."""
+        if self.consumer:
+            return self.consumer
+        return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+S = TypeVar("S", bound=BatonSettings)
+
+
+def load_settings(cls: type[S], **overrides: object) -> S:
+    """Build settings from the environment, turning validation errors into a clear ConfigError."""
+    try:
+        return cls(**overrides)  # type: ignore[arg-type]
+    except ConfigError:
+        raise
+    except ValueError as exc:
+        raise ConfigError(f"invalid settings: {exc}") from exc

@@ -1,0 +1,304 @@
+"""The consumer runtime: one consumer in one group, reading one stream.
+
+It owns everything around a stage's logic: creating the group, batched reads with bounded
+concurrency, the fenced commit, retries with backoff, the poison cap, dead-lettering, reclaiming
+peers' stuck entries, keeping its own slow entries alive, its heartbeat, and graceful shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import functools
+import time
+from typing import cast
+
+import structlog
+from redis.asyncio import Redis
+from redis.exceptions import ResponseError
+
+from shared.backoff import equal_jitter
+from shared.commit import REDIS_UNAVAILABLE, CommitSettings, CommitStatus, Committer
+from shared.config import BatonSettings
+from shared.deadletter import MAX_DELIVERIES, TRIMMED, dead_letter_outcome
+from shared.delivery import Delivery, as_text
+from shared.envelope import Envelope, Fields
+from shared.errors import ContractError, PermanentError
+from shared.outcome import Outcome
+from shared.reclaimer import Reclaimer
+from shared.runrecord import note_failure
+from shared.stage import Stage
+from shared.submission import default_event_id
+
+log = structlog.get_logger("baton.consumer")
+
+StreamReply = list[tuple[bytes, list[tuple[bytes, Fields]]]] | None
+
+
+class Worker:
+    """Runs ``stage`` as consumer ``consumer`` of group ``stage.service`` on its input stream.
+
+    Args:
+        stage: the service logic.
+        settings: the service's settings.
+        redis: a client for commands (commits, claims); its pool bounds concurrent Redis calls.
+        reader: a separate client for the blocking XREADGROUP, so it never holds up commits.
+    """
+
+    def __init__(self, stage: Stage, settings: BatonSettings, redis: Redis, reader: Redis) -> None:
+        self.stage = stage
+        self.settings = settings
+        self.keys = settings.keys
+        self.group = stage.service
+        self.stream = self.keys.input_stream(stage.service)
+        self.consumer = settings.consumer_name()
+        self._redis = redis
+        self._reader = reader
+        self._inflight: dict[str, asyncio.Task[None]] = {}
+        self._slot_freed = asyncio.Event()
+        self.committer = Committer(
+            redis,
+            self.keys,
+            self.stream,
+            CommitSettings(self.group, settings.run_retention_s, settings.dedupe_ttl_s),
+        )
+        self.reclaimer = Reclaimer(self, redis)
+
+    @property
+    def inflight_ids(self) -> list[str]:
+        return list(self._inflight)
+
+    @property
+    def free_slots(self) -> int:
+        return self.settings.concurrency - len(self._inflight)
+
+    async def ensure_group(self) -> None:
+        """Create the group from the start of the stream (events posted early are not skipped)."""
+        try:
+            await self._redis.xgroup_create(self.stream, self.group, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Serve until ``stop`` is set, then shut down gracefully and return."""
+        await self._wait_for_redis(stop)
+        background = [
+            asyncio.create_task(self.committer.run(), name="committer"),
+            asyncio.create_task(self.reclaimer.run(), name="reclaimer"),
+        ]
+        log.info("worker_started", service=self.group, consumer=self.consumer, stream=self.stream)
+        try:
+            await self._read_loop(stop)
+            await self._drain()
+        finally:
+            for task in background:
+                task.cancel()
+            await asyncio.gather(*background, return_exceptions=True)
+            await self.reclaimer.farewell()
+        log.info("worker_stopped", service=self.group, consumer=self.consumer)
+
+    async def _wait_for_redis(self, stop: asyncio.Event) -> None:
+        attempt = 0
+        while not stop.is_set():
+            try:
+                await self.ensure_group()
+                await self.reclaimer.beat()
+                return
+            except REDIS_UNAVAILABLE as exc:
+                delay = equal_jitter(attempt, base=0.2, cap=5.0)
+                log.warning("redis_unavailable", error=str(exc)[:200], retry_in_s=round(delay, 2))
+                attempt += 1
+                await asyncio.sleep(delay)
+
+    async def _read_loop(self, stop: asyncio.Event) -> None:
+        failures = 0
+        while not stop.is_set():
+            if self.free_slots <= 0:
+                self._slot_freed.clear()
+                await _wait_any(self._slot_freed, stop)
+                continue
+            try:
+                reply = await self._reader.xreadgroup(
+                    self.group,
+                    self.consumer,
+                    {self.stream: ">"},
+                    count=min(self.free_slots, self.settings.batch_size),
+                    block=self.settings.block_ms,
+                )
+                failures = 0
+            except ResponseError as exc:
+                if "NOGROUP" not in str(exc):
+                    raise
+                log.warning("group_missing_recreating", stream=self.stream, group=self.group)
+                await self._retry_pause(stop, failures)
+                failures += 1
+                with contextlib.suppress(*REDIS_UNAVAILABLE):
+                    await self.ensure_group()
+                continue
+            except REDIS_UNAVAILABLE as exc:
+                log.warning("read_failed", error=str(exc)[:200], failures=failures + 1)
+                await self._retry_pause(stop, failures)
+                failures += 1
+                continue
+            self._start_batch(cast(StreamReply, reply))
+
+    def _start_batch(self, reply: StreamReply) -> None:
+        for _stream, entries in reply or []:
+            for entry_id, fields in entries:
+                self.start(Delivery(self.stream, as_text(entry_id), fields, 1))
+
+    async def _retry_pause(self, stop: asyncio.Event, failures: int) -> None:
+        delay = equal_jitter(failures, base=0.2, cap=5.0)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=delay)
+
+    async def _drain(self) -> None:
+        """Let in-flight events finish within the grace period; leave the rest pending for peers."""
+        tasks = list(self._inflight.values())
+        if not tasks:
+            return
+        log.info("draining", inflight=len(tasks), grace_s=self.settings.shutdown_grace_s)
+        _, unfinished = await asyncio.wait(tasks, timeout=self.settings.shutdown_grace_s)
+        for task in unfinished:
+            task.cancel()
+        if unfinished:
+            await asyncio.gather(*unfinished, return_exceptions=True)
+            log.warning("left_pending_for_peers", count=len(unfinished))
+
+    def start(self, delivery: Delivery) -> None:
+        """Process ``delivery`` in the background, unless it is already in flight here."""
+        if delivery.entry_id in self._inflight:
+            return
+        task = asyncio.create_task(self._process(delivery))
+        self._inflight[delivery.entry_id] = task
+        task.add_done_callback(functools.partial(self._finished, delivery.entry_id))
+
+    def abandon(self, entry_id: str) -> None:
+        """Stop working on an entry a peer has taken over (its commit would be a no-op anyway)."""
+        task = self._inflight.get(entry_id)
+        if task is not None:
+            task.cancel()
+
+    def _finished(self, entry_id: str, task: asyncio.Task[None]) -> None:
+        if self._inflight.get(entry_id) is task:
+            del self._inflight[entry_id]
+        self._slot_freed.set()
+        if not task.cancelled() and task.exception() is not None:
+            log.error("process_crashed", entry_id=entry_id, error=repr(task.exception())[:300])
+
+    async def _process(self, delivery: Delivery) -> None:
+        started = time.time()
+        envelope: Envelope | None = None
+        try:
+            outcome = await self._early_dead_letter(delivery, started)
+            if outcome is None:
+                envelope = self.stage.decode(delivery)
+                outcome = await self.stage.handle(envelope, delivery)
+        except ContractError as exc:
+            outcome = self._dead_letter(delivery, started, exc.reason, exc.detail, envelope, exc)
+        except PermanentError as exc:
+            outcome = self._dead_letter(delivery, started, exc.reason, exc.detail, envelope)
+        except Exception as exc:
+            await self._retry_or_give_up(delivery, started, envelope, exc)
+            return
+        await self._commit(delivery, outcome)
+
+    async def _early_dead_letter(self, delivery: Delivery, started: float) -> Outcome | None:
+        if delivery.fields is None:
+            detail = "entry was trimmed from the stream while still pending"
+            return self._dead_letter(delivery, started, TRIMMED, detail, None)
+        if delivery.count > self.settings.max_deliveries:
+            last_error = await self.reclaimer.last_error(self._event_id(delivery, None))
+            detail = f"delivered {delivery.count} times; last error: {last_error or 'worker lost'}"
+            return self._dead_letter(delivery, started, MAX_DELIVERIES, detail, None)
+        return None
+
+    async def _retry_or_give_up(
+        self, delivery: Delivery, started: float, envelope: Envelope | None, exc: Exception
+    ) -> None:
+        error = f"{type(exc).__name__}: {exc}"[:500]
+        event_id = self._event_id(delivery, envelope)
+        if delivery.count >= self.settings.max_deliveries:
+            detail = f"failed on all {delivery.count} deliveries; last error: {error}"
+            outcome = self._dead_letter(delivery, started, MAX_DELIVERIES, detail, envelope)
+            await self._commit(delivery, outcome)
+            return
+        log.info("retrying", event_id=event_id, delivery=delivery.count, error=error[:200])
+        with contextlib.suppress(*REDIS_UNAVAILABLE):
+            await note_failure(
+                self._redis, self.keys, event_id, error, self.settings.run_retention_s
+            )
+        delay = equal_jitter(delivery.count - 1, base=self.settings.retry_base_s,
+                             cap=self.settings.retry_cap_s)  # fmt: skip
+        await asyncio.sleep(delay)
+        redelivery = await self.reclaimer.redeliver(delivery)
+        if redelivery is not None:
+            await self._process(redelivery)
+
+    def _dead_letter(
+        self,
+        delivery: Delivery,
+        started: float,
+        reason: str,
+        detail: str,
+        envelope: Envelope | None,
+        error: ContractError | None = None,
+    ) -> Outcome:
+        return dead_letter_outcome(
+            dlq_stream=self.keys.dlq,
+            service=self.group,
+            consumer=self.consumer,
+            delivery=delivery,
+            event_id=self._event_id(delivery, envelope, error),
+            reason=reason,
+            detail=detail,
+            started_at=started,
+            envelope=envelope,
+            errors=error.errors if error else None,
+        )
+
+    def _event_id(
+        self, delivery: Delivery, envelope: Envelope | None, error: ContractError | None = None
+    ) -> str:
+        if envelope is not None:
+            return envelope.event_id
+        if error is not None and error.event_id:
+            return error.event_id
+        if delivery.fields and b"event_id" in delivery.fields:
+            return as_text(delivery.fields[b"event_id"])
+        return default_event_id(delivery.entry_id)
+
+    async def _commit(self, delivery: Delivery, outcome: Outcome) -> None:
+        step = dataclasses.replace(
+            outcome.step, consumer=self.consumer, entry_id=delivery.entry_id,
+            delivery=delivery.count,
+        )  # fmt: skip
+        outcome = dataclasses.replace(outcome, step=step)
+        status = await self.committer.commit(delivery.entry_id, outcome)
+        log.info(
+            "stage_outcome",
+            event_id=outcome.event_id,
+            stage=self.group,
+            outcome=step.outcome,
+            status=outcome.status,
+            reason=outcome.reason,
+            commit=status.name.lower(),
+            entry_id=delivery.entry_id,
+            delivery=delivery.count,
+            duration_ms=round((step.ended_at - step.started_at) * 1000, 2),
+        )
+        if status is CommitStatus.STALE:
+            log.warning(
+                "stale_commit_skipped", event_id=outcome.event_id, entry_id=delivery.entry_id
+            )
+
+
+async def _wait_any(*events: asyncio.Event) -> None:
+    waiters = [asyncio.create_task(e.wait()) for e in events]
+    try:
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()

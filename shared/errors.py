@@ -1,0 +1,75 @@
+"""One rooted error hierarchy.
+
+The runtime decides what happens to an event from the *kind* of error a stage raises:
+
+* :class:`RetryableError` (and any unexpected exception): the event is delivered again, with
+  backoff, until ``max_deliveries`` is reached; then it is dead-lettered as ``max_deliveries``.
+* :class:`PermanentError`: retrying cannot help; the event is dead-lettered at once.
+* :class:`ContractError`: the input (or an agent's output) breaks its typed contract; dead-lettered
+  at once with the raw input, and never shown to an LLM.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class BatonError(Exception):
+    """Root of every error Baton raises on purpose.
+
+    Args:
+        detail: human-readable explanation, safe to log (never raw event text).
+        reason: machine-readable reason code used for dead letters and metrics.
+    """
+
+    reason = "error"
+
+    def __init__(self, detail: str, *, reason: str | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        if reason is not None:
+            self.reason = reason
+
+
+class RetryableError(BatonError):
+    """A transient failure: the same input may succeed on a later delivery."""
+
+    reason = "retryable"
+
+
+class PermanentError(BatonError):
+    """A failure that will repeat on every delivery; dead-letter without retrying."""
+
+    reason = "permanent"
+
+
+class ContractError(PermanentError):
+    """Input or output that breaks a typed contract.
+
+    Args:
+        errors: structured validation errors (field path, message), when known.
+        raw: the offending raw input, kept for the dead letter so operators can inspect it.
+        event_id: the event id, when it could be read before the failure.
+    """
+
+    reason = "contract_violation"
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        reason: str | None = None,
+        errors: list[dict[str, Any]] | None = None,
+        raw: str | None = None,
+        event_id: str | None = None,
+    ) -> None:
+        super().__init__(detail, reason=reason)
+        self.errors = errors or []
+        self.raw = raw
+        self.event_id = event_id
+
+
+class ConfigError(BatonError):
+    """Settings that cannot work together; raised at start-up, never per event."""
+
+    reason = "config_error"

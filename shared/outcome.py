@@ -1,0 +1,67 @@
+"""What a stage decided for one entry: the writes that commit together with its acknowledgement."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from shared.envelope import Fields
+
+RunStatus = Literal["in_progress", "responded", "escalated", "dead_lettered"]
+TERMINAL_STATUSES: frozenset[str] = frozenset({"responded", "escalated", "dead_lettered"})
+
+
+@dataclass(frozen=True)
+class Publish:
+    """One XADD to ``stream``."""
+
+    stream: str
+    fields: Fields
+
+
+@dataclass(frozen=True)
+class Step:
+    """One stage attempt in an event's run record."""
+
+    stage: str
+    outcome: str
+    started_at: float
+    ended_at: float
+    consumer: str = ""
+    entry_id: str = ""
+    delivery: int = 1
+    attempt: int = 0
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost_usd: float = 0.0
+    reason: str | None = None
+    detail: str | None = None
+    decision: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        data = {k: v for k, v in self.__dict__.items() if v not in (None, {}, "")}
+        data["duration_ms"] = round((self.ended_at - self.started_at) * 1000, 3)
+        return data
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The result of processing one entry.
+
+    Attributes:
+        event_id: the event this entry belongs to.
+        publishes: stream entries to add, only if the input's acknowledgement takes effect.
+        step: the run-record step describing this attempt.
+        status: the event's run status after this step.
+        reason: why the run ended (terminal statuses), e.g. ``low_confidence``.
+        dedupe_key: an idempotency marker; if it already exists the entry is a duplicate and
+            ``publishes`` are skipped.
+    """
+
+    event_id: str
+    publishes: list[Publish]
+    step: Step
+    status: RunStatus = "in_progress"
+    reason: str | None = None
+    dedupe_key: str | None = None
+    created_at: float | None = None

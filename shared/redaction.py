@@ -1,0 +1,86 @@
+"""PII detection and redaction: emails, phone numbers and payment card numbers.
+
+Used by intake (before any LLM sees the text), by the validator (no PII may leave in a reply) and by
+logging. Card numbers are only redacted when they pass the Luhn check, so order numbers survive.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
+CARD = re.compile(r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)")
+PHONE = re.compile(
+    r"(?<![\w+#/.-])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{1,4}\)[\s.-]?)?\d{2,5}(?:[\s.-]?\d{2,5}){1,4}(?![\w/-])"
+)
+DATE = re.compile(r"^\d{4}[-/.]\d{1,2}[-/.]\d{1,2}$|^\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}$")
+
+EMAIL_MARK = "[EMAIL]"
+CARD_MARK = "[CARD]"
+PHONE_MARK = "[PHONE]"
+
+
+@dataclass(frozen=True)
+class Redaction:
+    text: str
+    email: int = 0
+    phone: int = 0
+    card: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.email + self.phone + self.card
+
+
+def luhn_valid(digits: str) -> bool:
+    total = 0
+    for position, char in enumerate(reversed(digits)):
+        value = int(char)
+        if position % 2 == 1:
+            value = value * 2 - 9 if value > 4 else value * 2
+        total += value
+    return total % 10 == 0
+
+
+def redact(text: str) -> Redaction:
+    """Replace every email, Luhn-valid card number and phone number with a marker."""
+    text, emails = EMAIL.subn(EMAIL_MARK, text)
+    cards = 0
+
+    def _card(match: re.Match[str]) -> str:
+        nonlocal cards
+        digits = re.sub(r"\D", "", match.group())
+        if 13 <= len(digits) <= 19 and luhn_valid(digits):
+            cards += 1
+            return CARD_MARK
+        return match.group()
+
+    text = CARD.sub(_card, text)
+    phones = 0
+
+    def _phone(match: re.Match[str]) -> str:
+        nonlocal phones
+        if not _looks_like_phone(match.group()):
+            return match.group()
+        phones += 1
+        return PHONE_MARK
+
+    text = PHONE.sub(_phone, text)
+    return Redaction(text=text, email=emails, phone=phones, card=cards)
+
+
+def contains_pii(text: str) -> bool:
+    return redact(text).total > 0
+
+
+def _looks_like_phone(candidate: str) -> bool:
+    digits = re.sub(r"\D", "", candidate)
+    if not 7 <= len(digits) <= 15 or DATE.match(candidate):
+        return False
+    if candidate.startswith(("+", "(")):
+        return True
+    separators = len(re.findall(r"[\s.-]", candidate))
+    # A bare run of digits is an order or account number unless it is shaped like a national
+    # number (leading 0, 10-11 digits).
+    return separators >= 2 or (separators == 0 and digits.startswith("0") and len(digits) >= 10)

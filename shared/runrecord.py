@@ -1,0 +1,71 @@
+"""The run record: one per event, every stage attempt in order, kept for a retention period.
+
+Layout: a hash ``<prefix>:run:<event_id>`` (status, reason, current stage, timestamps, where the
+event ended) and a list ``<prefix>:run:<event_id>:steps`` of JSON steps. Both are written inside the
+fenced commit, so a zombie worker can never add a step for work a peer already committed.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import orjson
+from redis.asyncio import Redis
+
+from shared.keys import Keys
+from shared.outcome import Outcome
+
+Op = tuple[str, str, list[bytes | str]]
+
+
+def run_record_ops(keys: Keys, outcome: Outcome, retention_s: int) -> list[Op]:
+    """The writes that record ``outcome`` on its event's run record."""
+    run_key = keys.run(outcome.event_id)
+    steps_key = keys.run_steps(outcome.event_id)
+    now = time.time()
+    fields: list[bytes | str] = [
+        "event_id", outcome.event_id,
+        "status", outcome.status,
+        "stage", outcome.step.stage,
+        "updated_at", repr(now),
+    ]  # fmt: skip
+    if outcome.reason:
+        fields += ["reason", outcome.reason]
+    ms = str(retention_s * 1000)
+    ops: list[Op] = [
+        ("HSET", run_key, fields),
+        ("HSETNX", run_key, ["created_at", repr(outcome.created_at or outcome.step.started_at)]),
+        ("RPUSH", steps_key, [orjson.dumps(outcome.step.as_dict())]),
+        ("PEXPIRE", run_key, [ms]),
+        ("PEXPIRE", steps_key, [ms]),
+    ]
+    return ops
+
+
+async def load_run(redis: Redis, keys: Keys, event_id: str) -> dict[str, Any] | None:
+    """Read a run record, or None when there is none (never seen, or expired)."""
+    async with redis.pipeline(transaction=False) as pipe:
+        pipe.hgetall(keys.run(event_id))
+        pipe.lrange(keys.run_steps(event_id), 0, -1)
+        header, steps = await pipe.execute()
+    if not header:
+        return None
+    record: dict[str, Any] = {k.decode(): v.decode() for k, v in header.items()}
+    for stamp in ("created_at", "updated_at"):
+        if stamp in record:
+            record[stamp] = float(record[stamp])
+    record["steps"] = [orjson.loads(s) for s in steps]
+    return record
+
+
+async def note_failure(redis: Redis, keys: Keys, event_id: str, error: str, ttl_s: int) -> None:
+    """Remember an event's latest error, so whoever dead-letters it later can say why.
+
+    Not fenced: it is informational, and a stale value is harmless.
+    """
+    run_key = keys.run(event_id)
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.hset(run_key, mapping={"last_error": error[:500], "event_id": event_id})
+        pipe.expire(run_key, ttl_s)
+        await pipe.execute()

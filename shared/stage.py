@@ -1,0 +1,34 @@
+"""The contract between the consumer runtime and a service's logic."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from shared.delivery import Delivery
+from shared.envelope import Envelope
+from shared.outcome import Outcome
+
+
+class Stage(Protocol):
+    """What a service plugs into :class:`shared.consumer.Worker`.
+
+    The runtime reads, acknowledges, reclaims, retries, dead-letters and commits; a stage only
+    turns one delivery into an :class:`Outcome`.
+    """
+
+    @property
+    def service(self) -> str:
+        """The service name, which is also the consumer group name."""
+        ...
+
+    def decode(self, delivery: Delivery) -> Envelope:
+        """Parse the entry. Raise :class:`shared.errors.ContractError` for anything malformed."""
+        ...
+
+    async def handle(self, envelope: Envelope, delivery: Delivery) -> Outcome:
+        """Decide what the event becomes.
+
+        Raise :class:`shared.errors.PermanentError` to dead-letter at once, or
+        :class:`shared.errors.RetryableError` (or let any other error escape) to be retried.
+        """
+        ...

@@ -1,0 +1,126 @@
+"""Turning a producer's raw ``payload`` field into the first envelope of an event.
+
+This is the untrusted edge: anything a producer can type into redis-cli ends up here. Every way
+it can be wrong becomes a :class:`ContractError` with a machine-readable reason, before any LLM
+sees it:
+
+* ``too_large``: the payload exceeds ``max_payload_bytes``.
+* ``parse_error``: not UTF-8, not JSON, ``NaN``/``Infinity``, duplicate keys, absurd nesting.
+* ``contract_violation``: valid JSON that breaks :class:`CustomerRequest` (missing or empty text,
+  wrong types, unknown fields).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from typing import Any
+
+from pydantic import ValidationError
+
+from shared.contracts import CustomerRequest
+from shared.envelope import Envelope, Fields, validation_errors
+from shared.errors import ContractError
+
+_EVENT_ID = re.compile(r"^[\w.:@-]{1,128}$")
+
+
+def default_event_id(entry_id: str) -> str:
+    """The event id of a submission that gave none: stable across redeliveries of the entry."""
+    return f"evt-{entry_id}"
+
+
+def decode_submission(fields: Fields, entry_id: str, max_bytes: int) -> Envelope:
+    """Validate a raw intake entry and wrap it in an envelope addressed to intake."""
+    raw = fields.get(b"payload")
+    fallback_id = default_event_id(entry_id)
+    if raw is None:
+        raise ContractError(
+            "entry has no 'payload' field (post with: XADD <prefix>:intake * payload '<json>')",
+            raw=_render_fields(fields),
+            event_id=fallback_id,
+        )
+    if len(raw) > max_bytes:
+        raise ContractError(
+            f"payload is {len(raw)} bytes, over the {max_bytes}-byte limit",
+            reason="too_large",
+            raw=raw[:1024].decode("utf-8", "replace"),
+            event_id=fallback_id,
+        )
+    data = _parse_json(raw, fallback_id)
+    event_id = _declared_event_id(data) or fallback_id
+    try:
+        request = CustomerRequest.model_validate(data)
+    except ValidationError as exc:
+        raise ContractError(
+            f"payload breaks the request contract: {_summarise(exc)}",
+            errors=validation_errors(exc),
+            raw=raw.decode("utf-8"),
+            event_id=event_id,
+        ) from exc
+    now = time.time()
+    return Envelope(
+        event_id=request.event_id or fallback_id,
+        stage="producer",
+        payload=request.model_dump(mode="json", exclude_none=True),
+        created_at=now,
+        produced_at=now,
+    )
+
+
+def _parse_json(raw: bytes, event_id: str) -> Any:
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ContractError(
+            f"payload is not valid UTF-8 (byte {exc.start})",
+            reason="parse_error",
+            raw=raw.decode("utf-8", "replace"),
+            event_id=event_id,
+        ) from exc
+    try:
+        return json.loads(
+            text, object_pairs_hook=_reject_duplicate_keys, parse_constant=_reject_constant
+        )
+    except (ValueError, RecursionError) as exc:
+        raise ContractError(
+            f"payload is not valid JSON: {_first_line(exc)}",
+            reason="parse_error",
+            raw=text,
+            event_id=event_id,
+        ) from exc
+
+
+def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise ValueError(f"duplicate key {key!r}")
+        result[key] = value
+    return result
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not allowed in JSON")
+
+
+def _declared_event_id(data: Any) -> str | None:
+    if isinstance(data, dict):
+        value = data.get("event_id")
+        if isinstance(value, str) and _EVENT_ID.match(value):
+            return value
+    return None
+
+
+def _summarise(exc: ValidationError) -> str:
+    parts = [f"{e['loc']}: {e['msg']}" for e in validation_errors(exc)[:5]]
+    return "; ".join(parts)
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+
+
+def _render_fields(fields: Fields) -> str:
+    return " ".join(f"{k.decode('utf-8', 'replace')}={v[:200]!r}" for k, v in fields.items())

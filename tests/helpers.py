@@ -1,0 +1,84 @@
+"""Test helpers: condition waits (never bare sleeps), settings and in-process pipelines."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import orjson
+from redis.asyncio import Redis
+
+import services
+from shared.config import BatonSettings
+from shared.keys import SERVICES, Keys
+from shared.service import serve
+from shared.stage import Stage
+
+S = TypeVar("S", bound=BatonSettings)
+
+FAST = {"block_ms": 100, "llm_timeout_s": 2.0, "reclaim_interval_s": 0.5, "retry_base_s": 0.01,
+        "retry_cap_s": 0.2, "shutdown_grace_s": 5.0, "heartbeat_ttl_s": 5.0}  # fmt: skip
+
+
+def settings_for(service: str, url: str, prefix: str, **overrides: Any) -> BatonSettings:
+    module = services.load(service)
+    values = {**FAST, **overrides}
+    settings: BatonSettings = module.SETTINGS(redis_url=url, prefix=prefix, **values)
+    return settings
+
+
+async def wait_for(
+    condition: Callable[[], Awaitable[bool]], *, timeout: float = 30.0, interval: float = 0.05
+) -> None:
+    """Poll ``condition`` until it holds; fail with a clear message after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if await condition():
+            return
+        await asyncio.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s")
+
+
+async def stream_entries(redis: Redis, stream: str) -> list[dict[str, bytes]]:
+    entries = await redis.xrange(stream)
+    return [{k.decode(): v for k, v in fields.items()} for _, fields in entries]
+
+
+async def post(redis: Redis, keys: Keys, payload: dict[str, Any] | bytes) -> str:
+    """XADD a raw payload, as redis-cli would."""
+    raw = payload if isinstance(payload, bytes) else orjson.dumps(payload)
+    entry_id = await redis.xadd(keys.intake, {"payload": raw})
+    return entry_id.decode()
+
+
+async def terminal_count(redis: Redis, keys: Keys) -> int:
+    total = 0
+    for stream in (keys.responses, keys.escalations, keys.dlq):
+        total += await redis.xlen(stream)
+    return total
+
+
+class InProcessPipeline:
+    """The four services as asyncio tasks in this process (the e2e tier uses real processes)."""
+
+    def __init__(self, url: str, prefix: str, stages: dict[str, Stage] | None = None,
+                 **overrides: Any) -> None:  # fmt: skip
+        self.url = url
+        self.prefix = prefix
+        self.overrides = overrides
+        self.stages = stages or {}
+        self.stop = asyncio.Event()
+        self.tasks: list[asyncio.Task[None]] = []
+
+    async def __aenter__(self) -> InProcessPipeline:
+        for name in SERVICES:
+            settings = settings_for(name, self.url, self.prefix, **self.overrides)
+            stage = self.stages.get(name) or services.load(name).build_stage(settings)
+            self.tasks.append(asyncio.create_task(serve(stage, settings, self.stop)))
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.stop.set()
+        await asyncio.wait_for(asyncio.gather(*self.tasks), timeout=30)
