@@ -1,0 +1,56 @@
+# Baton tasks. `make help` lists them.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+BATON := $(VENV)/bin/baton
+SERVICE ?= triage
+N ?= 2
+
+.DEFAULT_GOAL := help
+.PHONY: help install run test test-fast lint fmt typecheck check up down scale clean
+
+help: ## list the tasks
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+install: $(VENV)/.installed ## create .venv with the `baton` command and dev tools
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+run: install ## run the pipeline on an embedded Redis, post demo events, show their outcomes
+	$(BATON) up --demo --once
+
+test: install ## run the whole test suite (starts its own throwaway Redis servers)
+	$(PY) -m pytest
+
+test-fast: install ## the suite without the slow fault tests
+	$(PY) -m pytest -m "not fault"
+
+lint: install ## ruff lint and format check
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+fmt: install ## format and autofix
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+typecheck: install ## mypy strict
+	$(VENV)/bin/mypy
+
+check: lint typecheck test ## lint, typecheck and test
+
+up: ## docker compose: Redis, Jaeger and the four services
+	docker compose up -d --build
+
+down: ## docker compose: stop the stack
+	docker compose down
+
+scale: ## docker compose: run N workers of SERVICE (make scale SERVICE=triage N=4)
+	docker compose up -d --no-recreate --scale $(SERVICE)=$(N) $(SERVICE)
+
+clean: ## remove the virtual environment and local state
+	rm -rf $(VENV) .baton .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,66 @@
+"""What every CLI command shares: settings, finding Redis, running async code, output."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+import orjson
+import typer
+from redis.asyncio import Redis
+
+from shared.config import BatonSettings, load_settings
+from shared.errors import ConfigError
+from shared.redis_client import connect
+
+T = TypeVar("T")
+STATE_DIR = Path(".baton")
+URL_FILE = STATE_DIR / "redis.url"
+
+
+def settings() -> BatonSettings:
+    return load_settings(BatonSettings)
+
+
+def redis_url(config: BatonSettings) -> str:
+    """``REDIS_URL``, else the embedded server a running ``baton up`` recorded."""
+    if config.redis_url:
+        return config.redis_url
+    if URL_FILE.exists():
+        return URL_FILE.read_text().strip()
+    raise ConfigError("REDIS_URL is not set and no `baton up` is running in this folder")
+
+
+def client(config: BatonSettings) -> Redis:
+    return connect(redis_url(config), max_connections=4, block_ms=5000)
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coro)
+
+
+def print_json(data: Any) -> None:
+    typer.echo(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode())
+
+
+def stream_key(config: BatonSettings, name: str) -> str:
+    """Accept ``responses`` as well as ``baton:responses``."""
+    return name if ":" in name else config.keys.stream(name)
+
+
+def decode_fields(fields: dict[bytes, bytes]) -> dict[str, Any]:
+    """Stream entry fields as text, with JSON fields parsed for display."""
+    out: dict[str, Any] = {}
+    for key, value in fields.items():
+        name = key.decode("utf-8", "replace")
+        text = value.decode("utf-8", "replace")
+        if name in ("envelope", "response", "packet", "errors"):
+            try:
+                out[name] = orjson.loads(value)
+                continue
+            except orjson.JSONDecodeError:
+                pass
+        out[name] = text
+    return out

@@ -1,0 +1,67 @@
+"""``baton status``: length, lag, pending and consumers of every stream."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from shared import streamstats
+from shared.cli import common
+from shared.config import BatonSettings
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(status)
+
+
+def status(
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+    watch: Annotated[float, typer.Option(help="refresh every N seconds (0: once)")] = 0.0,
+) -> None:
+    """Per stream: length, group lag, pending, oldest pending age, consumers alive/dead."""
+    config = common.settings()
+    common.run(_status(config, as_json, watch))
+
+
+async def _status(config: BatonSettings, as_json: bool, watch: float) -> None:
+    redis = common.client(config)
+    console = Console()
+    try:
+        while True:
+            states = await streamstats.collect(redis, config.keys)
+            if as_json:
+                common.print_json(streamstats.as_json(states))
+            else:
+                if watch:
+                    console.clear()
+                console.print(_table(states))
+            if not watch:
+                return
+            await asyncio.sleep(watch)
+    finally:
+        await redis.aclose()
+
+
+def _table(states: list[streamstats.StreamState]) -> Table:
+    table = Table(title="Baton streams")
+    for column in ("stream", "length", "group", "lag", "pending", "oldest pending", "consumers"):
+        table.add_column(column, justify="left" if column in ("stream", "group") else "right")
+    for state in states:
+        if not state.groups:
+            table.add_row(state.key, str(state.length), "-", "-", "-", "-", "-")
+        for group in state.groups:
+            oldest = group.oldest_pending_idle_ms
+            table.add_row(
+                state.key,
+                str(state.length),
+                group.name,
+                "?" if group.lag is None else str(group.lag),
+                str(group.pending),
+                "-" if oldest is None else f"{oldest / 1000:.1f}s",
+                f"{group.alive} alive / {group.dead} dead",
+            )
+    return table

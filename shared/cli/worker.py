@@ -1,0 +1,50 @@
+"""``baton worker NAME``: run one service, or check that it is alive (for healthchecks)."""
+
+from __future__ import annotations
+
+import socket
+import sys
+from typing import Annotated
+
+import typer
+
+import services
+from shared.cli import common
+from shared.config import BatonSettings, load_settings
+from shared.service import run_service
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(worker)
+
+
+def worker(
+    name: Annotated[str, typer.Argument(help="intake, triage, responder or validator")],
+    check: Annotated[
+        bool, typer.Option("--check", help="exit 0 if a worker on this host has a live heartbeat")
+    ] = False,
+) -> None:
+    """Run the NAME service until SIGTERM (graceful: in-flight events finish first)."""
+    try:
+        module = services.load(name)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    if check:
+        sys.exit(0 if common.run(_alive(load_settings(module.SETTINGS), name)) else 1)
+    sys.exit(run_service(module.SETTINGS, module.build_stage))
+
+
+async def _alive(config: BatonSettings, service: str) -> bool:
+    """A heartbeat key of this service whose consumer runs on this host (this container)."""
+    redis = common.client(config)
+    try:
+        if config.consumer:
+            return bool(await redis.exists(config.keys.heartbeat(service, config.consumer)))
+        pattern = config.keys.heartbeat(service, f"{socket.gethostname()}-*")
+        async for _ in redis.scan_iter(match=pattern, count=1000):
+            return True
+        return False
+    except OSError:
+        return False
+    finally:
+        await redis.aclose()

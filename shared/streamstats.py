@@ -1,0 +1,93 @@
+"""The state of every stream and group, read from Redis itself (XINFO, XPENDING)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import ResponseError
+
+from shared.delivery import as_text
+from shared.keys import Keys
+
+
+@dataclass
+class ConsumerState:
+    name: str
+    pending: int
+    idle_ms: int
+    alive: bool
+
+
+@dataclass
+class GroupState:
+    name: str
+    lag: int | None
+    pending: int
+    oldest_pending_idle_ms: int | None
+    consumers: list[ConsumerState] = field(default_factory=list)
+
+    @property
+    def alive(self) -> int:
+        return sum(c.alive for c in self.consumers)
+
+    @property
+    def dead(self) -> int:
+        return len(self.consumers) - self.alive
+
+
+@dataclass
+class StreamState:
+    name: str
+    key: str
+    length: int
+    groups: list[GroupState] = field(default_factory=list)
+
+
+def as_json(states: list[StreamState]) -> list[dict[str, Any]]:
+    out = []
+    for state in states:
+        data = asdict(state)
+        for group, raw in zip(state.groups, data["groups"], strict=True):
+            raw["consumers_alive"] = group.alive
+            raw["consumers_dead"] = group.dead
+        out.append(data)
+    return out
+
+
+async def collect(redis: Redis, keys: Keys) -> list[StreamState]:
+    return [await _stream_state(redis, keys, key) for key in keys.all_streams()]
+
+
+async def _stream_state(redis: Redis, keys: Keys, key: str) -> StreamState:
+    name = key.removeprefix(f"{keys.prefix}:")
+    state = StreamState(name=name, key=key, length=await redis.xlen(key))
+    try:
+        groups = await redis.xinfo_groups(key)
+    except ResponseError:  # no such key yet
+        return state
+    for group in groups:
+        state.groups.append(await _group_state(redis, keys, key, group))
+    return state
+
+
+async def _group_state(redis: Redis, keys: Keys, key: str, info: dict[str, Any]) -> GroupState:
+    group = as_text(info["name"])
+    oldest_idle = None
+    if int(info["pending"]):
+        (first,) = await redis.xpending_range(key, group, "-", "+", 1)
+        oldest_idle = int(first["time_since_delivered"])
+    state = GroupState(
+        name=group,
+        lag=int(info["lag"]) if info.get("lag") is not None else None,
+        pending=int(info["pending"]),
+        oldest_pending_idle_ms=oldest_idle,
+    )
+    for consumer in await redis.xinfo_consumers(key, group):
+        cname = as_text(consumer["name"])
+        alive = bool(await redis.exists(keys.heartbeat(group, cname)))
+        state.consumers.append(
+            ConsumerState(cname, int(consumer["pending"]), int(consumer["idle"]), alive)
+        )
+    return state
