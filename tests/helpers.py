@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import orjson
 from redis.asyncio import Redis
 
 import services
 from shared.config import BatonSettings
+from shared.delivery import as_text
 from shared.keys import SERVICES, Keys
 from shared.service import serve
 from shared.stage import Stage
@@ -42,15 +43,14 @@ async def wait_for(
 
 
 async def stream_entries(redis: Redis, stream: str) -> list[dict[str, bytes]]:
-    entries = await redis.xrange(stream)
+    entries = cast(list[tuple[bytes, dict[bytes, bytes]]], await redis.xrange(stream))
     return [{k.decode(): v for k, v in fields.items()} for _, fields in entries]
 
 
 async def post(redis: Redis, keys: Keys, payload: dict[str, Any] | bytes) -> str:
     """XADD a raw payload, as redis-cli would."""
     raw = payload if isinstance(payload, bytes) else orjson.dumps(payload)
-    entry_id = await redis.xadd(keys.intake, {"payload": raw})
-    return entry_id.decode()
+    return as_text(await redis.xadd(keys.intake, {"payload": raw}))
 
 
 async def terminal_count(redis: Redis, keys: Keys) -> int:

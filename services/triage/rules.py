@@ -38,22 +38,38 @@ HUMAN = re.compile(
 CLARIFY_WORDS = 6
 
 
+def _word(keyword: str) -> re.Pattern[str]:
+    """A keyword as a whole word or phrase, with common endings ("bills", "crashed", "billing").
+
+    Plain substring tests misread everyday words: "sue" in "issue", "fire" in "firewall",
+    "charge" in "charger", "app" in "happy", "again" in "against".
+    """
+    return re.compile(rf"(?<!\w){re.escape(keyword)}(?:s|es|d|ed|ing|ly)?(?!\w)")
+
+
+_KEYWORD_PATTERNS = {c: tuple(_word(k) for k in KEYWORDS[c]) for c in CATEGORIES}
+_URGENT_PATTERNS = tuple(_word(k) for k in URGENT)
+_HIGH_PATTERNS = tuple(_word(k) for k in HIGH)
+
+
 def _hits(text: str) -> dict[Category, int]:
     lowered = text.lower()
-    return {c: sum(k in lowered for k in KEYWORDS[c]) for c in CATEGORIES}
+    return {c: sum(bool(p.search(lowered)) for p in _KEYWORD_PATTERNS[c]) for c in CATEGORIES}
 
 
 def _priority(text: str, category: Category) -> Priority:
     lowered = text.lower()
-    if category == "emergency" or any(k in lowered for k in URGENT):
+    if category == "emergency" or any(p.search(lowered) for p in _URGENT_PATTERNS):
         return "urgent"
-    if category in ("legal", "complaint") or any(k in lowered for k in HIGH):
+    if category in ("legal", "complaint") or any(p.search(lowered) for p in _HIGH_PATTERNS):
         return "high"
     return "normal" if category != "general" else "low"
 
 
 def classify(request: TriageRequest, threshold: float, sensitive: tuple[str, ...]) -> TriageResult:
     hits = _hits(request.text)
+    if any(hits[c] for c in CATEGORIES if c != "general"):
+        hits["general"] = 0  # generic phrasing never competes with a specific topic
     ranked = sorted(CATEGORIES, key=lambda c: (-hits[c], CATEGORIES.index(c)))
     top, runner_up = ranked[0], ranked[1]
     human = bool(HUMAN.search(request.text))

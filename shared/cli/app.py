@@ -32,3 +32,7 @@ def main() -> None:
     except BatonError as exc:
         typer.echo(f"error: {exc.detail}", err=True)
         sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
