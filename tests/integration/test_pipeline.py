@@ -16,8 +16,16 @@ async def test_billing_question_gets_a_response(
 ) -> None:
     keys = Keys(prefix)
     async with InProcessPipeline(redis_server.url, prefix):
-        await post(redis, keys, {"text": "My invoice is wrong, I was charged twice",
-                                 "customer_id": "c-42", "channel": "email", "event_id": "e-1"})
+        await post(
+            redis,
+            keys,
+            {
+                "text": "My invoice is wrong, I was charged twice",
+                "customer_id": "c-42",
+                "channel": "email",
+                "event_id": "e-1",
+            },
+        )
 
         async def answered() -> bool:
             return await redis.xlen(keys.responses) == 1
