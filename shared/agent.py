@@ -13,13 +13,17 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
+from redis.asyncio import Redis
 
 from shared.config import BatonSettings
 from shared.contracts import Contract
 from shared.delivery import Delivery
-from shared.envelope import Envelope, Stage, validation_errors
+from shared.envelope import Envelope, Halt, Stage, validation_errors
 from shared.errors import ContractError
-from shared.llm import LLMClient, UsageMeter
+from shared.guardrails import Budget, BudgetLedger, GuardrailError, check_deadline
+from shared.llm import LLMClient, build_llm
+from shared.llm.guarded import GuardedLLM
+from shared.llm.pricing import PriceTable
 from shared.outcome import Outcome, Publish, Step
 from shared.submission import decode_submission
 
@@ -34,7 +38,7 @@ class AgentContext(Generic[S]):
 
     event_id: str
     settings: S
-    llm: UsageMeter
+    llm: GuardedLLM
     attempt: int = 0
     feedback: list[str] = field(default_factory=list)
     results: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -54,7 +58,11 @@ def default_decision(result: BaseModel) -> dict[str, Any]:
 
 
 class AgentStage(Generic[In, Out, S]):
-    """Runs one agent handler as a stage of the pipeline."""
+    """Runs one agent handler as a stage of the pipeline.
+
+    A guardrail tripped during the handler (budget, deadline) does not fail the event: the stage
+    hands the validator a ``halt`` with the reason, and the validator ends the run gracefully.
+    """
 
     def __init__(
         self,
@@ -63,13 +71,16 @@ class AgentStage(Generic[In, Out, S]):
         handler: Handler[In, S, Out],
         settings: S,
         llm: LLMClient,
+        ledger: BudgetLedger,
     ) -> None:
         self.service = service
         self.input_type = input_type
         self.handler = handler
         self.settings = settings
         self.llm = llm
+        self.ledger = ledger
         self.keys = settings.keys
+        self.prices = PriceTable(settings.llm_prices)
 
     def decode(self, delivery: Delivery) -> Envelope:
         assert delivery.fields is not None
@@ -85,35 +96,63 @@ class AgentStage(Generic[In, Out, S]):
                 event_id=envelope.event_id,
             ) from exc
 
+    def guarded_llm(self, envelope: Envelope) -> GuardedLLM:
+        settings = self.settings
+        budget = Budget(
+            tokens=envelope.budget_tokens or settings.budget_tokens,
+            usd=settings.budget_usd if envelope.budget_usd is None else envelope.budget_usd,
+        )
+        return GuardedLLM(
+            client=self.llm, ledger=self.ledger, event_id=envelope.event_id,
+            stage=self.service, attempt=envelope.attempt, budget=budget,
+            created_at=envelope.created_at, deadline_s=settings.deadline_s, prices=self.prices,
+        )  # fmt: skip
+
     async def handle(self, envelope: Envelope, delivery: Delivery) -> Outcome:
         request = self.parse_input(envelope)
-        meter = UsageMeter(self.llm)
+        llm = self.guarded_llm(envelope)
         context = AgentContext(
             event_id=envelope.event_id,
             settings=self.settings,
-            llm=meter,
+            llm=llm,
             attempt=envelope.attempt,
             feedback=list(envelope.feedback),
             results=envelope.results,
         )
         started = time.time()
-        result = await self.handler(request, context)
+        try:
+            check_deadline(envelope.created_at, self.settings.deadline_s)
+            result = await self.handler(request, context)
+        except GuardrailError as tripped:
+            halt = Halt(reason=tripped.reason, detail=tripped.detail[:1000])
+            handoff = envelope.next(self.service, {}, input=envelope.payload,
+                                    attempt=envelope.attempt, halt=halt)  # fmt: skip
+            return self._outcome(envelope, handoff, started, llm, "halted", {"halt": halt.reason})
         handoff = envelope.next(
-            self.service,
-            result.model_dump(mode="json"),
-            input=envelope.payload,
+            self.service, result.model_dump(mode="json"), input=envelope.payload,
             attempt=envelope.attempt,
-        )
+        )  # fmt: skip
+        return self._outcome(envelope, handoff, started, llm, "ok", default_decision(result))
+
+    def _outcome(
+        self,
+        envelope: Envelope,
+        handoff: Envelope,
+        started: float,
+        llm: GuardedLLM,
+        outcome: str,
+        decision: dict[str, Any],
+    ) -> Outcome:
         step = Step(
             stage=self.service,
-            outcome="ok",
+            outcome=outcome,
             started_at=started,
             ended_at=time.time(),
             attempt=envelope.attempt,
-            tokens_in=meter.usage.input_tokens,
-            tokens_out=meter.usage.output_tokens,
-            cost_usd=meter.cost_usd,
-            decision=default_decision(result),
+            tokens_in=llm.usage.input_tokens,
+            tokens_out=llm.usage.output_tokens,
+            cost_usd=llm.cost_usd,
+            decision=decision,
         )
         return Outcome(
             event_id=envelope.event_id,
@@ -146,3 +185,16 @@ class IntakeStage(AgentStage[In, Out, S]):
 
     def dedupe_key(self, envelope: Envelope) -> str | None:
         return self.keys.seen(envelope.event_id) if envelope.stage == "producer" else None
+
+
+def agent_stage(
+    stage_class: type[AgentStage[In, Out, S]],
+    service: Stage,
+    input_type: type[In],
+    handler: Handler[In, S, Out],
+    settings: S,
+    redis: Redis,
+) -> AgentStage[In, Out, S]:
+    """Wire an agent: its LLM client and the shared budget ledger, both on ``redis``."""
+    ledger = BudgetLedger(redis, settings.keys, settings.run_retention_s)
+    return stage_class(service, input_type, handler, settings, build_llm(settings, redis), ledger)

@@ -22,6 +22,15 @@ Stage = Literal["producer", "intake", "triage", "responder", "validator", "opera
 Fields = dict[bytes, bytes]
 
 
+class Halt(BaseModel):
+    """Why an agent stopped early (a guardrail), for the validator to end the run with."""
+
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+    reason: Reason
+    detail: str = Field(max_length=1000)
+
+
 class Envelope(BaseModel):
     """One event at one hop. ``event_id`` never changes across hops, retries or replays.
 
@@ -35,6 +44,10 @@ class Envelope(BaseModel):
         feedback: the validator's findings on the previous attempt, for the agent to fix.
         hops: how many times this event has been published so far.
         created_at / produced_at: epoch seconds at intake and at this publish.
+        budget_tokens / budget_usd: this event's own LLM budget, when its producer set one.
+        trail: fingerprints of the inputs each stage was given (loop detection).
+        clarifications: how many agent outputs the validator has sent back so far.
+        halt: set by an agent that stopped on a guardrail; the validator ends the run.
     """
 
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
@@ -50,6 +63,11 @@ class Envelope(BaseModel):
     hops: int = Field(default=0, ge=0)
     created_at: float
     produced_at: float
+    budget_tokens: int | None = Field(default=None, ge=1)
+    budget_usd: float | None = Field(default=None, ge=0)
+    trail: list[str] = Field(default_factory=list, max_length=256)
+    clarifications: int = Field(default=0, ge=0)
+    halt: Halt | None = None
     traceparent: str | None = Field(default=None, max_length=128)
     tracestate: str | None = Field(default=None, max_length=512)
 
@@ -63,6 +81,7 @@ class Envelope(BaseModel):
             "input": None,
             "feedback": [],
             "attempt": 0,
+            "halt": None,
         }
         update.update(changes)
         return self.model_copy(update=update)

@@ -63,6 +63,10 @@ class Keys:
         """Idempotency marker: set once when intake first accepts an event id."""
         return f"{self.prefix}:seen:{event_id}"
 
+    def budget(self, event_id: str) -> str:
+        """The event's token and cost ledger, shared by every service."""
+        return f"{self.prefix}:budget:{event_id}"
+
     def heartbeat(self, service: str, consumer: str) -> str:
         return f"{self.prefix}:heartbeat:{service}:{consumer}"
 

@@ -7,44 +7,46 @@ import signal
 from collections.abc import Callable
 
 import structlog
+from redis.asyncio import Redis
 
 from shared.config import BatonSettings, load_settings
 from shared.consumer import Worker
 from shared.errors import ConfigError
 from shared.logging import configure_logging
-from shared.redis_client import connect
+from shared.redis_client import connect_for
 from shared.stage import Stage
 
 log = structlog.get_logger("baton.service")
 
 
-async def serve(stage: Stage, settings: BatonSettings, stop: asyncio.Event) -> None:
-    """Run ``stage`` until ``stop`` is set. The caller owns signals and logging."""
+StageFactory = Callable[[BatonSettings, Redis], Stage]
+
+
+async def serve(build_stage: StageFactory, settings: BatonSettings, stop: asyncio.Event) -> None:
+    """Build the stage and run it until ``stop`` is set. The caller owns signals and logging."""
     if not settings.redis_url:
         raise ConfigError("REDIS_URL is not set (use `baton up`, which starts a Redis for you)")
-    redis = connect(settings.redis_url, max_connections=min(settings.concurrency + 8, 256))
-    reader = connect(settings.redis_url, max_connections=2, block_ms=settings.block_ms)
+    redis = connect_for(settings, max_connections=min(settings.concurrency + 8, 256))
+    reader = connect_for(settings, max_connections=2, block_ms=settings.block_ms)
     try:
+        stage = build_stage(settings, redis)
         await Worker(stage, settings, redis, reader).run(stop)
     finally:
         await reader.aclose()
         await redis.aclose()
 
 
-def run_service(
-    settings_class: type[BatonSettings], build_stage: Callable[[BatonSettings], Stage]
-) -> int:
+def run_service(settings_class: type[BatonSettings], build_stage: StageFactory) -> int:
     """Entry point of ``python -m services.<name>``: SIGTERM/SIGINT stop it gracefully."""
     settings = load_settings(settings_class)
     configure_logging(settings)
-    stage = build_stage(settings)
 
     async def _main() -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
-        await serve(stage, settings, stop)
+        await serve(build_stage, settings, stop)
 
     asyncio.run(_main())
     return 0

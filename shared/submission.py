@@ -64,6 +64,8 @@ def decode_submission(fields: Fields, entry_id: str, max_bytes: int) -> Envelope
         event_id=request.event_id or fallback_id,
         stage="producer",
         payload=request.model_dump(mode="json", exclude_none=True),
+        budget_tokens=request.budget_tokens,
+        budget_usd=request.budget_usd,
         created_at=now,
         produced_at=now,
     )

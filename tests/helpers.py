@@ -14,8 +14,7 @@ import services
 from shared.config import BatonSettings
 from shared.delivery import as_text
 from shared.keys import SERVICES, Keys
-from shared.service import serve
-from shared.stage import Stage
+from shared.service import StageFactory, serve
 
 S = TypeVar("S", bound=BatonSettings)
 
@@ -63,7 +62,7 @@ async def terminal_count(redis: Redis, keys: Keys) -> int:
 class InProcessPipeline:
     """The four services as asyncio tasks in this process (the e2e tier uses real processes)."""
 
-    def __init__(self, url: str, prefix: str, stages: dict[str, Stage] | None = None,
+    def __init__(self, url: str, prefix: str, stages: dict[str, StageFactory] | None = None,
                  **overrides: Any) -> None:  # fmt: skip
         self.url = url
         self.prefix = prefix
@@ -75,8 +74,8 @@ class InProcessPipeline:
     async def __aenter__(self) -> InProcessPipeline:
         for name in SERVICES:
             settings = settings_for(name, self.url, self.prefix, **self.overrides)
-            stage = self.stages.get(name) or services.load(name).build_stage(settings)
-            self.tasks.append(asyncio.create_task(serve(stage, settings, self.stop)))
+            build = self.stages.get(name) or services.load(name).build_stage
+            self.tasks.append(asyncio.create_task(serve(build, settings, self.stop)))
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -8,7 +8,8 @@ import unicodedata
 from services.intake.screening import Screening
 
 _CONTROL = re.compile(
-    r"[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f\u200b-\u200f\u202a-\u202e\u2066-\u2069]"
+    r"[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f\u061c\u200b-\u200f\u202a-\u202e"
+    r"\u2066-\u2069\ufeff]"  # C0 and C1 controls, zero-width and bidi marks, overrides, BOM
 )
 _SPACES = re.compile(r"[ \t]+")
 _BLANK_LINES = re.compile(r"\n{3,}")
@@ -47,7 +48,8 @@ INJECTION_PATTERNS: dict[str, re.Pattern[str]] = {
     ),
     "jailbreak": re.compile(r"\b(jailbreak|DAN mode|developer mode|no restrictions)\b", re.I),
 }
-FACT = re.compile(r"\b(?:[A-Z]{2,5}-?\d{3,}|#\d{3,}|\d+[.,]\d{2}\s?(?:EUR|USD|GBP|€|\$|£))")
+# References (INV-1234, #98765) and amounts. "#" is not a word character, so no \b before it.
+FACT = re.compile(r"\b[A-Z]{2,5}-?\d{3,}|(?<!\w)#\d{3,}|\b\d+[.,]\d{2}\s?(?:EUR|USD|GBP|€|\$|£)")
 _SIGNAL_WEIGHTS = {
     "override_instructions": 0.6,
     "role_impersonation": 0.45,
@@ -84,9 +86,7 @@ def summarise(text: str) -> str:
 
 
 def key_facts(text: str) -> list[str]:
-    facts = re.findall(
-        r"\b(?:[A-Z]{2,5}-?\d{3,}|#\d{3,}|\d+(?:[.,]\d{2})\s?(?:EUR|USD|GBP|€|\$|£))", text
-    )
+    facts = FACT.findall(text)
     return list(dict.fromkeys(f[:200] for f in facts))[:10]
 
 

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
+from redis.asyncio import Redis
+
 from services.intake.handler import handle
 from services.intake.settings import IntakeSettings
-from shared.agent import IntakeStage
+from shared.agent import IntakeStage, agent_stage
 from shared.config import BatonSettings
 from shared.contracts import CustomerRequest, IntakeResult
-from shared.llm import build_llm
 from shared.stage import Stage
 
 SETTINGS = IntakeSettings
 
 
-def build_stage(settings: BatonSettings) -> Stage:
+def build_stage(settings: BatonSettings, redis: Redis) -> Stage:
     assert isinstance(settings, IntakeSettings)
-    return IntakeStage[CustomerRequest, IntakeResult, IntakeSettings](
-        "intake", CustomerRequest, handle, settings, build_llm(settings)
-    )
+    stage_class = IntakeStage[CustomerRequest, IntakeResult, IntakeSettings]
+    return agent_stage(stage_class, "intake", CustomerRequest, handle, settings, redis)

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
+from redis.asyncio import Redis
+
 from services.responder.handler import handle
 from services.responder.settings import ResponderSettings
-from shared.agent import AgentStage
+from shared.agent import AgentStage, agent_stage
 from shared.config import BatonSettings
 from shared.contracts import ResponderRequest, ResponderResult
-from shared.llm import build_llm
 from shared.stage import Stage
 
 SETTINGS = ResponderSettings
 
 
-def build_stage(settings: BatonSettings) -> Stage:
+def build_stage(settings: BatonSettings, redis: Redis) -> Stage:
     assert isinstance(settings, ResponderSettings)
-    return AgentStage[ResponderRequest, ResponderResult, ResponderSettings](
-        "responder", ResponderRequest, handle, settings, build_llm(settings)
-    )
+    stage_class = AgentStage[ResponderRequest, ResponderResult, ResponderSettings]
+    return agent_stage(stage_class, "responder", ResponderRequest, handle, settings, redis)

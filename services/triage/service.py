@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
+from redis.asyncio import Redis
+
 from services.triage.handler import handle
 from services.triage.settings import TriageSettings
-from shared.agent import AgentStage
+from shared.agent import AgentStage, agent_stage
 from shared.config import BatonSettings
 from shared.contracts import TriageRequest, TriageResult
-from shared.llm import build_llm
 from shared.stage import Stage
 
 SETTINGS = TriageSettings
 
 
-def build_stage(settings: BatonSettings) -> Stage:
+def build_stage(settings: BatonSettings, redis: Redis) -> Stage:
     assert isinstance(settings, TriageSettings)
-    return AgentStage[TriageRequest, TriageResult, TriageSettings](
-        "triage", TriageRequest, handle, settings, build_llm(settings)
-    )
+    stage_class = AgentStage[TriageRequest, TriageResult, TriageSettings]
+    return agent_stage(stage_class, "triage", TriageRequest, handle, settings, redis)

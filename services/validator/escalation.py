@@ -8,6 +8,7 @@ from typing import Any
 import orjson
 
 from shared.envelope import Envelope, Fields
+from shared.guardrails import Spend
 
 SUGGESTED_ACTIONS = {
     "prompt_injection_suspected": "Review the request for abuse; reply manually if legitimate.",
@@ -15,10 +16,20 @@ SUGGESTED_ACTIONS = {
     "human_requested": "Contact the customer directly.",
     "low_confidence": "Classify the request and send the drafted or a manual reply.",
     "agent_escalated": "Read the triage reasons and handle the request manually.",
+    "repeated_clarification": "The agents struggled with this request; answer it manually.",
+    "budget_exceeded": "The LLM budget ran out; finish the reply from the partial results.",
+    "deadline_exceeded": "The event ran past its deadline; answer it manually now.",
 }
 
 
-def escalation_fields(envelope: Envelope, reason: str, results: dict[str, Any]) -> Fields:
+def escalation_fields(
+    envelope: Envelope,
+    reason: str,
+    results: dict[str, Any],
+    *,
+    spent: Spend | None = None,
+    detail: str | None = None,
+) -> Fields:
     intake = results.get("intake", {})
     triage = results.get("triage", {})
     packet = {
@@ -34,6 +45,10 @@ def escalation_fields(envelope: Envelope, reason: str, results: dict[str, Any]) 
         },
         "signals": intake.get("injection_signals", []) + triage.get("reasons", []),
         "tried": sorted(results),
+        "detail": detail,
+        "clarifications": envelope.clarifications,
+        "feedback": envelope.feedback,
+        "spent": {"tokens": spent.tokens, "usd": spent.usd} if spent else None,
         "suggested_action": SUGGESTED_ACTIONS.get(reason, "Handle the request manually."),
         "escalated_at": time.time(),
     }

@@ -25,7 +25,9 @@ def route_intake(result: IntakeResult, settings: ValidatorSettings) -> Route:
     return Route("triage")
 
 
-def route_triage(result: TriageResult, settings: ValidatorSettings) -> Route:
+def route_triage(
+    result: TriageResult, settings: ValidatorSettings, clarifications: int = 0
+) -> Route:
     """Escalation rules are enforced here too, whatever route the model chose."""
     if result.category in settings.sensitive_categories:
         return Route("escalations", "sensitive_topic")
@@ -33,6 +35,8 @@ def route_triage(result: TriageResult, settings: ValidatorSettings) -> Route:
         return Route("escalations", "human_requested")
     if result.route == "escalate":
         return Route("escalations", "agent_escalated")
+    if clarifications >= settings.validator_repeated_clarifications:
+        return Route("escalations", "repeated_clarification")
     if result.route == "clarify":
         return Route("responder", mode="clarify")
     if result.confidence < settings.confidence_threshold:

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from redis.asyncio import Redis
+
 from services.validator.settings import ValidatorSettings
 from services.validator.stage import ValidatorStage
 from shared.config import BatonSettings
+from shared.guardrails import BudgetLedger
 from shared.stage import Stage
 
 SETTINGS = ValidatorSettings
 
 
-def build_stage(settings: BatonSettings) -> Stage:
+def build_stage(settings: BatonSettings, redis: Redis) -> Stage:
     assert isinstance(settings, ValidatorSettings)
-    return ValidatorStage(settings)
+    ledger = BudgetLedger(redis, settings.keys, settings.run_retention_s)
+    return ValidatorStage(settings, ledger)

@@ -11,6 +11,9 @@ class ValidatorSettings(BatonSettings):
     validator_max_clarifications: int = Field(
         default=2, ge=0, le=5, description="times an agent may redo a rejected output"
     )
+    validator_repeated_clarifications: int = Field(
+        default=2, ge=1, le=10, description="rejected outputs after which an event goes to a human"
+    )
     validator_injection_threshold: float = Field(
         default=0.8, ge=0, le=1, description="injection risk at which intake output is escalated"
     )

@@ -29,15 +29,24 @@ from shared.contracts import (
 from shared.delivery import Delivery
 from shared.envelope import Envelope, validation_errors
 from shared.errors import ContractError
+from shared.guardrails import (
+    BudgetLedger,
+    GuardrailError,
+    check_deadline,
+    check_hops,
+    check_loop,
+    fingerprint,
+)
 from shared.outcome import Outcome, Publish, RunStatus, Step
 
 
 class ValidatorStage:
     service = "validator"
 
-    def __init__(self, settings: ValidatorSettings) -> None:
+    def __init__(self, settings: ValidatorSettings, ledger: BudgetLedger) -> None:
         self.settings = settings
         self.keys = settings.keys
+        self.ledger = ledger
 
     def decode(self, delivery: Delivery) -> Envelope:
         assert delivery.fields is not None
@@ -45,6 +54,11 @@ class ValidatorStage:
 
     async def handle(self, envelope: Envelope, delivery: Delivery) -> Outcome:
         started = time.time()
+        stopped = self._guardrail_stop(envelope)
+        if stopped is not None:
+            reason, detail = stopped
+            return await self._escalate(envelope, envelope.results, reason, started, detail)
+        check_hops(envelope.hops, self.settings.max_hops)
         contract = AGENT_OUTPUTS.get(envelope.stage)
         if contract is None:
             raise ContractError(f"handoff from unexpected stage {envelope.stage!r}",
@@ -58,7 +72,17 @@ class ValidatorStage:
             problems = [f"{e['loc']}: {e['msg']}" for e in errors][:10]
         if problems:
             return self._reject(envelope, problems, errors, started)
-        return self._route(envelope, result, started)
+        return await self._route(envelope, result, started)
+
+    def _guardrail_stop(self, envelope: Envelope) -> tuple[str, str] | None:
+        """An agent's halt, or the deadline passing: the run ends with a human."""
+        if envelope.halt is not None:
+            return envelope.halt.reason, envelope.halt.detail
+        try:
+            check_deadline(envelope.created_at, self.settings.deadline_s)
+        except GuardrailError as exc:
+            return exc.reason, exc.detail
+        return None
 
     def _reject(
         self, envelope: Envelope, problems: list[str], errors: list[dict[str, Any]], started: float
@@ -76,35 +100,53 @@ class ValidatorStage:
             envelope.input,
             attempt=envelope.attempt + 1,
             feedback=[p[:200] for p in problems],
+            clarifications=envelope.clarifications + 1,
         )
         decision = {"verdict": "rejected", "checked": agent, "problems": problems}
         publish = Publish(self.keys.input_stream(agent), retry.to_fields())
         return self._outcome(envelope, started, "clarification_requested", decision, [publish])
 
-    def _route(self, envelope: Envelope, result: Contract, started: float) -> Outcome:
+    async def _route(self, envelope: Envelope, result: Contract, started: float) -> Outcome:
         results = {**envelope.results, envelope.stage: envelope.payload}
         if isinstance(result, IntakeResult):
-            return self._forward(envelope, results, route_intake(result, self.settings), started)
-        if isinstance(result, TriageResult):
-            return self._forward(envelope, results, route_triage(result, self.settings), started)
-        assert isinstance(result, ResponderResult)
-        return self._respond(envelope, results, result, started)
+            route = route_intake(result, self.settings)
+        elif isinstance(result, TriageResult):
+            route = route_triage(result, self.settings, envelope.clarifications)
+        else:
+            assert isinstance(result, ResponderResult)
+            return self._respond(envelope, results, result, started)
+        if route.target == "escalations":
+            assert route.reason is not None
+            return await self._escalate(envelope, results, route.reason, started)
+        return self._forward(envelope, results, route, started)
+
+    async def _escalate(
+        self,
+        envelope: Envelope,
+        results: dict[str, Any],
+        reason: str,
+        started: float,
+        detail: str | None = None,
+    ) -> Outcome:
+        spent = await self.ledger.spent(envelope.event_id)
+        fields = escalation_fields(envelope, reason, results, spent=spent, detail=detail)
+        decision = {"verdict": "accepted" if detail is None else "halted",
+                    "checked": envelope.stage, "route": "escalations"}  # fmt: skip
+        return self._outcome(envelope, started, "escalated", decision,
+                             [Publish(self.keys.escalations, fields)],
+                             status="escalated", reason=reason)  # fmt: skip
 
     def _forward(
         self, envelope: Envelope, results: dict[str, Any], route: Route, started: float
     ) -> Outcome:
         decision = {"verdict": "accepted", "checked": envelope.stage, "route": route.target}
-        if route.target == "escalations":
-            assert route.reason is not None
-            fields = escalation_fields(envelope, route.reason, results)
-            return self._outcome(envelope, started, "escalated", decision,
-                                 [Publish(self.keys.escalations, fields)],
-                                 status="escalated", reason=route.reason)  # fmt: skip
         payload = (
             _triage_request(results) if route.target == "triage"
             else _responder_request(results, route)
         )  # fmt: skip
-        nxt = envelope.next("validator", payload, results=results)
+        mark = fingerprint(route.target, payload)
+        check_loop(envelope.trail, mark)
+        nxt = envelope.next("validator", payload, results=results, trail=[*envelope.trail, mark])
         stream = self.keys.input_stream(route.target)
         return self._outcome(envelope, started, "routed", decision,
                              [Publish(stream, nxt.to_fields())])  # fmt: skip

@@ -31,6 +31,8 @@ class CustomerRequest(Contract):
     channel: Channel = "api"
     event_id: EventId | None = None
     subject: Annotated[str, Field(max_length=300)] | None = None
+    budget_tokens: Annotated[int, Field(ge=1, le=10_000_000)] | None = None
+    budget_usd: Annotated[float, Field(ge=0, le=1000)] | None = None
 
 
 class PiiCounts(Contract):

@@ -1,0 +1,116 @@
+"""Guardrails that bound the work spent on one event, across every service.
+
+* A **budget ledger** in Redis: tokens and USD per event, reserved before each LLM call and settled
+  with the real usage after; a redelivered event is never charged twice for the same call.
+* A **hop limit**, **loop detection** (a stage seeing the same input again) and an absolute
+  **deadline** from intake time.
+
+Tripping one raises :class:`GuardrailError`; the run then ends with a graceful partial result:
+budget and deadline go to a human (escalation), hops and loops to the dead-letter stream.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from redis.asyncio import Redis
+
+from shared.commit import load_lua
+from shared.errors import BatonError, PermanentError
+from shared.keys import Keys
+
+BUDGET_EXCEEDED = "budget_exceeded"
+DEADLINE_EXCEEDED = "deadline_exceeded"
+MAX_HOPS = "max_hops"
+LOOP_DETECTED = "loop_detected"
+MICRO = 1_000_000
+
+
+class GuardrailError(BatonError):
+    """A limit was reached; the run must end now with what it has."""
+
+
+@dataclass(frozen=True)
+class Budget:
+    tokens: int
+    usd: float
+
+
+@dataclass(frozen=True)
+class Spend:
+    tokens: int
+    usd: float
+
+
+class BudgetLedger:
+    """The per-event ledger, shared by every service and replica through Redis."""
+
+    def __init__(self, redis: Redis, keys: Keys, ttl_s: int) -> None:
+        self._redis = redis
+        self._keys = keys
+        self._ttl_s = ttl_s
+        self._script = redis.register_script(load_lua("budget.lua"))
+
+    async def reserve(
+        self, event_id: str, call_id: str, tokens: int, usd: float, budget: Budget
+    ) -> None:
+        """Hold ``tokens``/``usd`` for a call, or raise if the budget cannot cover it."""
+        ok = await self._call("reserve", event_id, call_id, tokens, usd, budget)
+        if not ok:
+            spent = await self.spent(event_id)
+            raise GuardrailError(
+                f"budget exceeded: spent {spent.tokens} tokens / ${spent.usd:.4f} of "
+                f"{budget.tokens} / ${budget.usd:.4f}; next call needs about {tokens} tokens",
+                reason=BUDGET_EXCEEDED,
+            )
+
+    async def settle(self, event_id: str, call_id: str, tokens: int, usd: float) -> bool:
+        """Charge the real usage of a call; False when it was already charged (a redelivery)."""
+        return bool(await self._call("settle", event_id, call_id, tokens, usd, Budget(0, 0)))
+
+    async def spent(self, event_id: str) -> Spend:
+        tokens, micro = await self._redis.hmget(self._keys.budget(event_id), "tokens", "micro_usd")
+        return Spend(int(tokens or 0), int(micro or 0) / MICRO)
+
+    async def _call(
+        self, op: str, event_id: str, call_id: str, tokens: int, usd: float, budget: Budget
+    ) -> int:
+        args: list[str | int] = [op, call_id, tokens, round(usd * MICRO), budget.tokens,
+                round(budget.usd * MICRO), self._ttl_s]  # fmt: skip
+        result: int = await self._script(keys=[self._keys.budget(event_id)], args=args)
+        return result
+
+
+def check_deadline(created_at: float, deadline_s: float, now: float | None = None) -> None:
+    elapsed = (now or time.time()) - created_at
+    if elapsed > deadline_s:
+        raise GuardrailError(
+            f"deadline exceeded: {elapsed:.1f}s since intake, limit {deadline_s:.0f}s",
+            reason=DEADLINE_EXCEEDED,
+        )
+
+
+def check_hops(hops: int, max_hops: int) -> None:
+    if hops >= max_hops:
+        raise PermanentError(f"hop limit reached: {hops} hops (max {max_hops})", reason=MAX_HOPS)
+
+
+def fingerprint(stage: str, payload: dict[str, Any]) -> str:
+    """A short digest of what a stage is asked to do."""
+    digest = hashlib.blake2b(orjson.dumps(payload, option=orjson.OPT_SORT_KEYS), digest_size=8)
+    return f"{stage}:{digest.hexdigest()}"
+
+
+def check_loop(trail: list[str], print_: str) -> None:
+    """Raise when a stage would see an input it has already been given for this event."""
+    if print_ in trail:
+        stage = print_.split(":", 1)[0]
+        raise PermanentError(
+            f"loop detected: {stage} would receive the same input again "
+            f"(seen after {len(trail)} routed hops)",
+            reason=LOOP_DETECTED,
+        )
