@@ -12,7 +12,14 @@ import socket
 import uuid
 from typing import Literal, Self, TypeVar
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    NonNegativeFloat,
+    NonNegativeInt,
+    SecretStr,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.errors import ConfigError
@@ -33,6 +40,13 @@ class BatonSettings(BaseSettings):
         validation_alias=AliasChoices("REDIS_URL", "BATON_REDIS_URL"),
         description="Redis URL; unset means `baton up` and the tests start an embedded server.",
     )
+    redis_username: str | None = Field(
+        default=None, description="Redis ACL user (BATON_REDIS_USERNAME); a user in the URL wins"
+    )
+    redis_password: SecretStr | None = Field(
+        default=None,
+        description="its password (BATON_REDIS_PASSWORD), never logged; a password in the URL wins",
+    )
     prefix: str = Field(default="baton", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     llm: LLMProvider | None = Field(default=None, description="offline or openai; see llm_provider")
     openai_base_url: str | None = Field(default=None, validation_alias="OPENAI_BASE_URL")
@@ -44,6 +58,25 @@ class BatonSettings(BaseSettings):
     block_ms: int = Field(default=2000, ge=10, le=60_000, description="XREADGROUP BLOCK")
     max_deliveries: int = Field(default=5, ge=1, le=1000)
     llm_timeout_s: float = Field(default=30.0, gt=0, le=600)
+    llm_structured: Literal["auto", "json_schema", "json_object"] = Field(
+        default="auto", description="json_schema, json_object (JSON mode), or auto (fall back)"
+    )
+    llm_max_attempts: int = Field(default=4, ge=1, le=20, description="HTTP attempts per LLM call")
+    llm_backoff_base_s: float = Field(default=0.5, gt=0, le=60)
+    llm_backoff_cap_s: float = Field(default=8.0, gt=0, le=600)
+    llm_max_wait_s: float = Field(
+        default=30.0, gt=0, le=3600, description="longest wait for rate-limit room or Retry-After"
+    )
+    llm_rpm: int = Field(default=0, ge=0, description="requests/min per model, all replicas; 0=off")
+    llm_tpm: int = Field(default=0, ge=0, description="tokens/min per model, all replicas; 0=off")
+    llm_limits: dict[str, dict[Literal["rpm", "tpm"], NonNegativeInt]] = Field(
+        default_factory=dict, description='per-model limits, JSON: {"gpt-4o": {"rpm": 500}}'
+    )
+    llm_breaker_failures: int = Field(default=5, ge=1, le=1000)
+    llm_breaker_cooldown_s: float = Field(default=30.0, gt=0, le=3600)
+    llm_prices: dict[str, dict[Literal["input", "output"], NonNegativeFloat]] = Field(
+        default_factory=dict, description='USD per 1M tokens: {"m": {"input": 1, "output": 2}}'
+    )
     reclaim_idle_ms: int | None = Field(
         default=None, ge=100, description="idle time before peers reclaim; default 2x LLM timeout"
     )
@@ -56,6 +89,10 @@ class BatonSettings(BaseSettings):
     run_retention_s: int = Field(default=7 * 24 * 3600, ge=60)
     dedupe_ttl_s: int = Field(default=7 * 24 * 3600, ge=60)
     confidence_threshold: float = Field(default=0.6, ge=0, le=1)
+    budget_tokens: int = Field(default=20_000, ge=1, description="LLM tokens per event, all stages")
+    budget_usd: float = Field(default=0.50, ge=0, description="LLM spend per event, all stages")
+    max_hops: int = Field(default=20, ge=2, le=1000, description="publishes per event")
+    deadline_s: float = Field(default=600.0, gt=0, description="from intake to a final outcome")
     sensitive_categories: tuple[str, ...] = ("legal", "emergency", "complaint")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["auto", "json", "console"] = "auto"

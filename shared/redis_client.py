@@ -2,19 +2,42 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from pydantic import SecretStr
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 
+from shared.errors import ConfigError
+
+if TYPE_CHECKING:
+    from shared.config import BatonSettings
+
 
 def connect(
-    url: str, *, max_connections: int = 32, block_ms: int = 0, client_name: str | None = None
+    url: str,
+    *,
+    max_connections: int = 32,
+    block_ms: int = 0,
+    client_name: str | None = None,
+    username: str | None = None,
+    password: SecretStr | str | None = None,
 ) -> Redis:
     """A client whose pool waits for a free connection instead of failing when exhausted.
 
     ``block_ms`` is the longest ``BLOCK`` this client will issue: the socket timeout stays above it,
     since redis-py 8's default of 5 s would turn every long blocking read into a TimeoutError.
+    ``username`` and ``password`` (a Redis ACL user) apply unless the URL carries its own: with
+    ``redis://intake@redis:6379/0`` the user comes from the URL and the password from here.
     """
+    credentials: dict[str, str] = {}  # redis-py lets the URL's own user and password win
+    if username:
+        credentials["username"] = username
+    if isinstance(password, SecretStr):
+        password = password.get_secret_value()
+    if password:
+        credentials["password"] = password
     pool = BlockingConnectionPool.from_url(
         url,
         max_connections=max_connections,
@@ -25,5 +48,24 @@ def connect(
         health_check_interval=30,
         retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=1.0), 2),
         client_name=client_name,
+        **credentials,
     )
     return Redis.from_pool(pool)
+
+
+def connect_for(
+    settings: BatonSettings, *, max_connections: int = 32, block_ms: int = 0,
+    client_name: str | None = None, url: str | None = None,
+) -> Redis:  # fmt: skip
+    """:func:`connect` to ``url`` (default ``settings.redis_url``) as the settings' Redis user."""
+    target = url or settings.redis_url
+    if not target:
+        raise ConfigError("REDIS_URL is not set")
+    return connect(
+        target,
+        max_connections=max_connections,
+        block_ms=block_ms,
+        client_name=client_name,
+        username=settings.redis_username,
+        password=settings.redis_password,
+    )

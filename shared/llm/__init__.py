@@ -1,16 +1,42 @@
-"""LLM access: a provider-neutral request type, the offline provider, and the factory."""
+"""LLM access: a provider-neutral request type, the offline and OpenAI providers, the factory."""
+
+from __future__ import annotations
+
+from redis.asyncio import Redis
 
 from shared.config import BatonSettings
-from shared.errors import ConfigError
-from shared.llm.client import LLMClient, LLMRequest, LLMResult, Usage, UsageMeter
+from shared.llm.client import (
+    Availability,
+    LLMClient,
+    LLMRequest,
+    LLMResult,
+    Usage,
+    UsageMeter,
+)
 from shared.llm.offline import OfflineLLM
 
 
-def build_llm(settings: BatonSettings) -> LLMClient:
-    """The client for ``settings.llm_provider``."""
+def build_llm(settings: BatonSettings, redis: Redis | None = None) -> LLMClient:
+    """The client for ``settings.llm_provider``.
+
+    ``redis`` carries the global rate limit (``BATON_LLM_RPM``/``TPM``/``LIMITS``) shared by all
+    replicas; the offline provider ignores it, and the OpenAI provider needs it only when a limit
+    is set (otherwise :class:`~shared.errors.ConfigError`).
+    """
     if settings.llm_provider == "offline":
         return OfflineLLM()
-    raise ConfigError("BATON_LLM=openai is not available in this build; use BATON_LLM=offline")
+    from shared.llm.openai_provider import OpenAIClient
+
+    return OpenAIClient.from_settings(settings, redis)
 
 
-__all__ = ["LLMClient", "LLMRequest", "LLMResult", "OfflineLLM", "Usage", "UsageMeter", "build_llm"]
+__all__ = [
+    "Availability",
+    "LLMClient",
+    "LLMRequest",
+    "LLMResult",
+    "OfflineLLM",
+    "Usage",
+    "UsageMeter",
+    "build_llm",
+]

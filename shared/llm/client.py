@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Generic, Protocol, TypeVar
+from typing import Generic, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel
 
@@ -15,6 +15,10 @@ T = TypeVar("T", bound=BaseModel)
 class Usage:
     input_tokens: int = 0
     output_tokens: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.input_tokens + self.output_tokens
 
     def __add__(self, other: Usage) -> Usage:
         return Usage(
@@ -47,14 +51,50 @@ class LLMRequest(Generic[T]):
 
 @dataclass(frozen=True)
 class LLMResult(Generic[T]):
+    """A filled contract and what it took.
+
+    Attributes:
+        value: the validated contract.
+        usage: tokens the provider reported (estimated when it reported none).
+        model: the model that answered, as the provider names it.
+        cost_usd: from the price table (``BATON_LLM_PRICES``); 0 for unpriced models.
+        attempts: HTTP attempts this call made (1 when the first succeeded).
+    """
+
     value: T
     usage: Usage
     model: str
     cost_usd: float = 0.0
+    attempts: int = 1
+
+
+Availability = Literal["closed", "open", "half_open"]
+"""The circuit breaker's state, as :attr:`LLMClient.state` reports it."""
 
 
 class LLMClient(Protocol):
+    """What agents and the consumer runtime use.
+
+    * :meth:`generate`: one structured call. Raises ``ContractError`` (reply not JSON or breaking
+      the schema), ``PermanentError`` (reason ``llm_error``: rejected request, refusal, content
+      filter) or ``RetryableError`` (``llm_unavailable``, ``circuit_open``, ``rate_limited``,
+      ``redis_unavailable``: deliver the event again later).
+    * :attr:`state`: the provider's circuit breaker: ``closed`` (normal), ``open`` (failing fast
+      for a cool-down) or ``half_open`` (one probe call allowed).
+    * :meth:`wait_until_available`: the consumer awaits it before taking new events, so a stage
+      stops consuming while the provider is down instead of burning deliveries. It returns at once
+      when the breaker is closed and never raises; bound it with ``asyncio.timeout`` if needed.
+    * :meth:`aclose`: release connections at shutdown.
+    """
+
     async def generate(self, request: LLMRequest[T]) -> LLMResult[T]: ...
+
+    @property
+    def state(self) -> Availability: ...
+
+    async def wait_until_available(self) -> None: ...
+
+    async def aclose(self) -> None: ...
 
 
 @dataclass

@@ -6,7 +6,7 @@ estimated at four characters a token, the usual rule of thumb for English text.
 
 from __future__ import annotations
 
-from shared.llm.client import LLMRequest, LLMResult, T, Usage
+from shared.llm.client import Availability, LLMRequest, LLMResult, T, Usage
 
 CHARS_PER_TOKEN = 4
 
@@ -27,3 +27,14 @@ class OfflineLLM:
             output_tokens=estimate_tokens(value.model_dump_json()),
         )
         return LLMResult(value=value, usage=usage, model="offline", cost_usd=0.0)
+
+    @property
+    def state(self) -> Availability:
+        """Always ``closed``: there is no provider to fail."""
+        return "closed"
+
+    async def wait_until_available(self) -> None:
+        """Returns at once: the offline provider is always available."""
+
+    async def aclose(self) -> None:
+        """Nothing to release."""

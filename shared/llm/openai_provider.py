@@ -1,0 +1,284 @@
+"""The ``openai`` provider: any OpenAI-compatible Chat Completions server.
+
+OpenAI itself, Azure OpenAI (v1 endpoint), Ollama, vLLM or a LiteLLM proxy, chosen with
+``OPENAI_BASE_URL`` (key in ``OPENAI_API_KEY``; local servers that ignore it need none). One call
+of :meth:`OpenAIClient.generate` is, per HTTP attempt:
+
+1. the circuit breaker (:mod:`shared.llm.breaker`) grants a permit or fails fast;
+2. the global rate limiter (:mod:`shared.llm.ratelimit`) reserves a request and a token estimate,
+   waiting for room;
+3. the request goes out with ``response_format`` from the contract (:mod:`shared.llm.structured`),
+   bounded by ``BATON_LLM_TIMEOUT_S``;
+4. failures are classified (:mod:`shared.llm.failures`): permanent ones raise at once, retryable
+   ones are retried after backoff (:mod:`shared.llm.retry`); the SDK's own retries are off.
+
+Prompts and reply text are never logged nor put into exceptions; log lines carry agent, model,
+attempt, HTTP status and the provider's error code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import structlog
+from openai import AsyncOpenAI
+from openai.types.chat import ChatCompletion
+from redis.asyncio import Redis
+
+from shared.config import BatonSettings
+from shared.errors import ConfigError, PermanentError, RetryableError
+from shared.llm.breaker import CircuitBreaker
+from shared.llm.client import Availability, LLMRequest, LLMResult, T, Usage
+from shared.llm.failures import Failure, classify
+from shared.llm.offline import estimate_tokens
+from shared.llm.pricing import PriceTable
+from shared.llm.ratelimit import Limit, RateLimiter, Reservation
+from shared.llm.retry import RetryPolicy
+from shared.llm.structured import (
+    LLM_ERROR,
+    Mode,
+    messages,
+    parse_reply,
+    response_format,
+    system_prompt,
+)
+
+log = structlog.get_logger("baton.llm")
+
+LLM_UNAVAILABLE = "llm_unavailable"
+NO_KEY = "unused"
+"""Sent as the API key to local servers configured without one (they ignore it)."""
+
+
+class OpenAIClient:
+    """An :class:`~shared.llm.client.LLMClient` over the official ``AsyncOpenAI`` client.
+
+    Build it with :meth:`from_settings` (or ``shared.llm.build_llm``); the constructor takes the
+    parts, for tests. ``client`` must be built with ``max_retries=0``.
+    """
+
+    def __init__(
+        self,
+        client: AsyncOpenAI,
+        *,
+        structured: str = "auto",
+        policy: RetryPolicy,
+        breaker: CircuitBreaker,
+        limiter: RateLimiter | None = None,
+        prices: PriceTable | None = None,
+        timeout_s: float,
+    ) -> None:
+        if structured not in ("auto", "json_schema", "json_object"):
+            raise ConfigError(f"unknown structured output mode {structured!r}")
+        self._client = client
+        self._structured = structured
+        self._policy = policy
+        self._breaker = breaker
+        self._limiter = limiter
+        self._prices = prices or PriceTable()
+        self._timeout_s = timeout_s
+        self._no_schema: set[str] = set()
+        self._unpriced: set[str] = set()
+
+    @classmethod
+    def from_settings(cls, settings: BatonSettings, redis: Redis | None = None) -> OpenAIClient:
+        """The client ``settings`` describe; ``redis`` carries the global rate limit.
+
+        Raises:
+            ConfigError: no key for the hosted API, or a rate limit configured without Redis.
+        """
+        key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
+        if not key and not settings.openai_base_url:
+            raise ConfigError("BATON_LLM=openai needs OPENAI_API_KEY, or OPENAI_BASE_URL")
+        client = AsyncOpenAI(
+            api_key=key or NO_KEY,
+            base_url=settings.openai_base_url,
+            timeout=settings.llm_timeout_s,
+            max_retries=0,
+        )
+        breaker = CircuitBreaker(
+            provider_name(client),
+            failure_threshold=settings.llm_breaker_failures,
+            cooldown_s=settings.llm_breaker_cooldown_s,
+        )
+        policy = RetryPolicy(
+            max_attempts=settings.llm_max_attempts,
+            base_s=settings.llm_backoff_base_s,
+            cap_s=settings.llm_backoff_cap_s,
+            max_wait_s=settings.llm_max_wait_s,
+        )
+        return cls(
+            client,
+            structured=settings.llm_structured,
+            policy=policy,
+            breaker=breaker,
+            limiter=limiter_from_settings(settings, redis),
+            prices=PriceTable(settings.llm_prices),
+            timeout_s=settings.llm_timeout_s,
+        )
+
+    @property
+    def state(self) -> Availability:
+        """The provider's circuit breaker: ``closed``, ``open`` or ``half_open``."""
+        return self._breaker.state
+
+    async def wait_until_available(self) -> None:
+        """Return once the provider may be called (see :meth:`CircuitBreaker.wait_until_available`).
+
+        The consumer runtime awaits this before taking new events: it returns at once while the
+        breaker is closed, sleeps out an open breaker's cool-down, and waits for a half-open
+        probe's verdict. It never raises.
+        """
+        await self._breaker.wait_until_available()
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+    async def generate(self, request: LLMRequest[T]) -> LLMResult[T]:
+        """Fill ``request.schema``; see :class:`~shared.llm.client.LLMClient` for the errors."""
+        mode = self._mode(request.model)
+        sent = 0
+        failed = 0
+        while True:
+            sent += 1
+            outcome = await self._attempt(request, mode)
+            if isinstance(outcome, ChatCompletion):
+                return self._result(request, outcome, mode, sent)
+            if outcome.kind == "schema_unsupported":
+                mode = self._fall_back(request, mode, outcome)
+                continue
+            if outcome.kind == "permanent":
+                raise PermanentError(f"{request.agent}: {outcome.detail}", reason=LLM_ERROR)
+            failed += 1
+            delay = self._policy.delay(failed - 1, outcome.retry_after)
+            if failed >= self._policy.max_attempts or delay is None:
+                raise RetryableError(
+                    f"{request.agent}: LLM unavailable after {sent} attempts: {outcome.detail}",
+                    reason=LLM_UNAVAILABLE,
+                )
+            log.warning(
+                "llm.retry", agent=request.agent, model=request.model, attempt=sent,
+                cause=outcome.cause, status=outcome.status, retry_after=outcome.retry_after,
+                delay_s=round(delay, 3),
+            )  # fmt: skip
+            await asyncio.sleep(delay)
+
+    async def _attempt(self, request: LLMRequest[T], mode: Mode) -> ChatCompletion | Failure:
+        """One HTTP attempt under the breaker and the rate limit."""
+        permit = await self._breaker.acquire()
+        try:
+            reservation = await self._reserve(request, mode)
+            try:
+                completion = await self._call(request, mode)
+            except Exception as exc:
+                failure = classify(exc)
+                if failure is None:
+                    raise
+                if failure.outage:
+                    permit.failure()
+                else:
+                    permit.success()
+                if failure.status is not None and self._limiter is not None:
+                    await self._limiter.settle(reservation, 0)
+                return failure
+            permit.success()
+            if self._limiter is not None:
+                await self._limiter.settle(reservation, _usage(request, completion, mode).total)
+            return completion
+        finally:
+            permit.release()
+
+    async def _reserve(self, request: LLMRequest[T], mode: Mode) -> Reservation | None:
+        if self._limiter is None:
+            return None
+        estimate = _prompt_estimate(request, mode) + request.max_tokens
+        return await self._limiter.acquire(request.model, estimate)
+
+    async def _call(self, request: LLMRequest[T], mode: Mode) -> ChatCompletion:
+        async with asyncio.timeout(self._timeout_s):
+            return await self._client.chat.completions.create(
+                model=request.model,
+                messages=messages(request, mode),
+                response_format=response_format(request.schema, mode),
+                max_tokens=request.max_tokens,
+                temperature=request.temperature,
+            )
+
+    def _mode(self, model: str) -> Mode:
+        if self._structured == "json_object" or model in self._no_schema:
+            return "json_object"
+        return "json_schema"
+
+    def _fall_back(self, request: LLMRequest[T], mode: Mode, failure: Failure) -> Mode:
+        """Switch ``request.model`` to JSON mode for good after a 400 rejecting json_schema."""
+        if self._structured != "auto" or mode == "json_object":
+            raise PermanentError(
+                f"{request.agent}: {failure.detail}: the server rejected response_format "
+                f"{mode}; set BATON_LLM_STRUCTURED to the mode it supports",
+                reason=LLM_ERROR,
+            )
+        self._no_schema.add(request.model)
+        log.warning(
+            "llm.structured.fallback", model=request.model, status=failure.status, to="json_object"
+        )
+        return "json_object"
+
+    def _result(
+        self, request: LLMRequest[T], completion: ChatCompletion, mode: Mode, sent: int
+    ) -> LLMResult[T]:
+        value = parse_reply(completion, request.schema)
+        usage = _usage(request, completion, mode)
+        return LLMResult(
+            value=value,
+            usage=usage,
+            model=completion.model or request.model,
+            cost_usd=self._cost(request.model, completion.model, usage),
+            attempts=sent,
+        )
+
+    def _cost(self, model: str, answered_by: str | None, usage: Usage) -> float:
+        cost = self._prices.cost(model, usage)
+        if cost is None and answered_by:
+            cost = self._prices.cost(answered_by, usage)
+        if cost is None:
+            if model not in self._unpriced:
+                self._unpriced.add(model)
+                log.info("llm.price.unknown", model=model, hint="set BATON_LLM_PRICES")
+            return 0.0
+        return cost
+
+
+def _prompt_estimate(request: LLMRequest[T], mode: Mode) -> int:
+    return estimate_tokens(system_prompt(request, mode)) + estimate_tokens(request.user)
+
+
+def _usage(request: LLMRequest[T], completion: ChatCompletion, mode: Mode) -> Usage:
+    """Usage as reported; estimated (four characters a token) if the server reported none."""
+    if completion.usage is not None:
+        return Usage(completion.usage.prompt_tokens, completion.usage.completion_tokens)
+    content = completion.choices[0].message.content or "" if completion.choices else ""
+    return Usage(_prompt_estimate(request, mode), estimate_tokens(content))
+
+
+def limiter_from_settings(settings: BatonSettings, redis: Redis | None) -> RateLimiter | None:
+    """The global rate limiter, or ``None`` when no limit is configured."""
+    default = Limit(settings.llm_rpm, settings.llm_tpm)
+    per_model = {
+        model: Limit(entry.get("rpm", default.rpm), entry.get("tpm", default.tpm))
+        for model, entry in settings.llm_limits.items()
+    }
+    if default.unlimited and all(limit.unlimited for limit in per_model.values()):
+        return None
+    if redis is None:
+        raise ConfigError("BATON_LLM_RPM/TPM/LIMITS need Redis: call build_llm(settings, redis)")
+    return RateLimiter(
+        redis, settings.prefix, default=default, per_model=per_model,
+        max_wait_s=settings.llm_max_wait_s,
+    )  # fmt: skip
+
+
+def provider_name(client: AsyncOpenAI) -> str:
+    """The base URL without credentials or query, for logs and the breaker's name."""
+    url = client.base_url
+    port = f":{url.port}" if url.port else ""
+    return f"{url.scheme}://{url.host}{port}{url.path}".rstrip("/")
