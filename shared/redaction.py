@@ -12,7 +12,8 @@ from dataclasses import dataclass
 EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
 CARD = re.compile(r"(?<!\d)(?:\d[ -]?){12,18}\d(?!\d)")
 PHONE = re.compile(
-    r"(?<![\w+#/.-])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{1,4}\)[\s.-]?)?\d{2,5}(?:[\s.-]?\d{2,5}){1,4}(?![\w/-])"
+    r"(?<![\w+#/.-])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{1,4}\)[\s.-]?)?\d{2,5}(?:[\s.-]?\d{2,5}){1,4}"
+    r"(?![\w/-]|:\d)"  # not glued to a word, a path or a time of day (2024-03-15 10:30)
 )
 DATE = re.compile(r"^\d{4}[-/.]\d{1,2}[-/.]\d{1,2}$|^\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}$")
 
@@ -50,11 +51,18 @@ def redact(text: str) -> Redaction:
 
     def _card(match: re.Match[str]) -> str:
         nonlocal cards
-        digits = re.sub(r"\D", "", match.group())
-        if 13 <= len(digits) <= 19 and luhn_valid(digits):
-            cards += 1
-            return CARD_MARK
-        return match.group()
+        candidate = match.group()
+        # The run may have swallowed neighbouring digit groups (a quantity before, a CVV or an
+        # expiry month after): also try every run of whole groups, longest first.
+        groups = list(re.finditer(r"\d+", candidate))
+        for size in range(len(groups), 0, -1):
+            for first in range(len(groups) - size + 1):
+                start, end = groups[first].start(), groups[first + size - 1].end()
+                digits = re.sub(r"\D", "", candidate[start:end])
+                if 13 <= len(digits) <= 19 and luhn_valid(digits):
+                    cards += 1
+                    return candidate[:start] + CARD_MARK + candidate[end:]
+        return candidate
 
     text = CARD.sub(_card, text)
     phones = 0

@@ -1,0 +1,177 @@
+"""Decoding what producers post: every way a raw payload can be wrong gets a reason code."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from shared.envelope import Fields
+from shared.errors import ContractError
+from shared.submission import decode_submission, default_event_id
+
+ENTRY_ID = "1700000000000-7"
+FALLBACK_ID = f"evt-{ENTRY_ID}"
+LIMIT = 65_536
+
+
+def decode_error(fields: Fields, max_bytes: int = LIMIT) -> ContractError:
+    with pytest.raises(ContractError) as caught:
+        decode_submission(fields, ENTRY_ID, max_bytes)
+    return caught.value
+
+
+def payload_error(raw: bytes, max_bytes: int = LIMIT) -> ContractError:
+    return decode_error({b"payload": raw}, max_bytes)
+
+
+def test_valid_payload_becomes_a_producer_envelope() -> None:
+    raw = orjson.dumps(
+        {"text": " My invoice is wrong ", "customer_id": "c-42", "channel": "email",
+         "event_id": "e-1"}
+    )  # fmt: skip
+    envelope = decode_submission({b"payload": raw}, ENTRY_ID, LIMIT)
+    assert envelope.event_id == "e-1"
+    assert envelope.stage == "producer"
+    assert envelope.hops == 0
+    assert envelope.payload == {
+        "text": "My invoice is wrong",
+        "customer_id": "c-42",
+        "channel": "email",
+        "event_id": "e-1",
+    }
+    assert envelope.created_at == envelope.produced_at
+
+
+def test_payload_without_event_id_gets_one_from_the_entry_id() -> None:
+    envelope = decode_submission({b"payload": b'{"text": "hi"}'}, ENTRY_ID, LIMIT)
+    assert envelope.event_id == FALLBACK_ID == default_event_id(ENTRY_ID)
+    assert envelope.payload == {"text": "hi", "channel": "api"}
+
+
+def test_payload_of_exactly_the_limit_is_accepted() -> None:
+    raw = b'{"text": "' + b"x" * (4096 - 12) + b'"}'
+    assert len(raw) == 4096
+    assert decode_submission({b"payload": raw}, ENTRY_ID, 4096).event_id == FALLBACK_ID
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        pytest.param(b'{"text": "truncated', id="truncated"),
+        pytest.param(b'{"text": "hi",}', id="trailing-comma"),
+        pytest.param(b"{text: 'hi'}", id="not-json"),
+        pytest.param(b'{"text": "hi"} trailing', id="trailing-garbage"),
+        pytest.param(b'{"text": "hi"}{"text": "again"}', id="two-documents"),
+        pytest.param(b'{"text": "hi", "x": NaN}', id="nan"),
+        pytest.param(b'{"text": "hi", "x": Infinity}', id="infinity"),
+        pytest.param(b'{"text": "hi", "x": -Infinity}', id="minus-infinity"),
+        pytest.param('\ufeff{"text": "hi"}'.encode(), id="bom"),
+        pytest.param(b'{"text": "a", "text": "b"}', id="duplicate-keys"),
+        pytest.param(b'{"text": "hi", "m": {"k": 1, "k": 2}}', id="nested-duplicate-keys"),
+        pytest.param(b"", id="empty-body"),
+        pytest.param(b"   \n", id="blank-body"),
+        pytest.param(b'{"text": "caf\xe9"}', id="latin-1"),
+        pytest.param(b'{"text": "\xff\xfe"}', id="invalid-utf8"),
+        pytest.param(b'{"text": "hi", "x": ' + b"[" * 10_000 + b"]" * 10_000 + b"}",
+                     id="10000-deep-arrays"),
+        pytest.param(b'{"a":' * 10_000 + b"1" + b"}" * 10_000, id="10000-deep-objects"),
+        pytest.param(b'{"text": "hi", "customer_id": ' + b"9" * 5_000 + b"}",
+                     id="5000-digit-integer"),
+    ],
+)  # fmt: skip
+def test_unparseable_payload_is_a_parse_error_with_the_fallback_event_id(raw: bytes) -> None:
+    assert len(raw) <= LIMIT
+    error = payload_error(raw)
+    assert error.reason == "parse_error"
+    assert error.event_id == FALLBACK_ID
+
+
+def test_parse_error_keeps_an_event_id_it_could_not_trust_out() -> None:
+    """A broken document's ``event_id`` is not believed: the entry id names the event."""
+    error = payload_error(b'{"event_id": "e-1", "text": "a", "text": "b"}')
+    assert (error.reason, error.event_id) == ("parse_error", FALLBACK_ID)
+
+
+def test_parse_error_keeps_the_raw_text() -> None:
+    assert payload_error(b'{"text": "truncated').raw == '{"text": "truncated'
+
+
+def test_invalid_utf8_is_reported_with_its_byte_offset() -> None:
+    error = payload_error(b'{"text": "\xff"}')
+    assert "byte 10" in error.detail
+
+
+@pytest.mark.parametrize("size", [LIMIT + 1, 3 * LIMIT])
+def test_payload_over_64_kib_is_too_large(size: int) -> None:
+    raw = b'{"text": "' + b"x" * (size - 12) + b'"}'
+    assert len(raw) == size
+    error = payload_error(raw)
+    assert (error.reason, error.event_id) == ("too_large", FALLBACK_ID)
+    assert error.raw is not None
+    assert len(error.raw) <= 1024
+
+
+def test_oversized_payload_is_rejected_before_parsing() -> None:
+    error = payload_error(b"\xff" * (LIMIT + 1))
+    assert error.reason == "too_large"
+
+
+@pytest.mark.parametrize(
+    ("data", "field"),
+    [
+        pytest.param({}, "text", id="missing-text"),
+        pytest.param({"customer_id": "c-1"}, "text", id="only-customer"),
+        pytest.param({"text": ""}, "text", id="empty-text"),
+        pytest.param({"text": "   \n\t"}, "text", id="whitespace-text"),
+        pytest.param({"text": 42}, "text", id="number-text"),
+        pytest.param({"text": ["hi"]}, "text", id="list-text"),
+        pytest.param({"text": None}, "text", id="null-text"),
+        pytest.param({"text": "hi", "customer_id": 42}, "customer_id", id="number-customer"),
+        pytest.param({"text": "hi", "channel": "E-Mail"}, "channel", id="bad-channel"),
+        pytest.param({"text": "hi", "channel": True}, "channel", id="bool-channel"),
+        pytest.param({"text": "hi", "subject": "s" * 301}, "subject", id="long-subject"),
+        pytest.param({"text": "hi", "priority": "urgent"}, "priority", id="unknown-field"),
+        pytest.param({"text": "x" * 16_001}, "text", id="text-over-limit"),
+    ],
+)
+def test_payload_breaking_the_request_contract_keeps_the_given_event_id(
+    data: dict[str, object], field: str
+) -> None:
+    raw = orjson.dumps({**data, "event_id": "e-given"})
+    error = payload_error(raw)
+    assert error.reason == "contract_violation"
+    assert error.event_id == "e-given"
+    assert [e["loc"] for e in error.errors] == [field]
+    assert error.raw == raw.decode()
+
+
+def test_contract_violation_without_event_id_uses_the_entry_id() -> None:
+    error = payload_error(b'{"text": ""}')
+    assert (error.reason, error.event_id) == ("contract_violation", FALLBACK_ID)
+
+
+@pytest.mark.parametrize("event_id", ["has space", 42, "x" * 129])
+def test_an_invalid_event_id_is_not_used_to_name_the_event(event_id: object) -> None:
+    error = payload_error(orjson.dumps({"text": "hi", "event_id": event_id}))
+    assert (error.reason, error.event_id) == ("contract_violation", FALLBACK_ID)
+    assert [e["loc"] for e in error.errors] == ["event_id"]
+
+
+@pytest.mark.parametrize("raw", [b"[]", b'"text"', b"null", b"42", b"true"])
+def test_json_that_is_not_an_object_is_a_contract_violation(raw: bytes) -> None:
+    error = payload_error(raw)
+    assert (error.reason, error.event_id) == ("contract_violation", FALLBACK_ID)
+
+
+def test_missing_payload_field_is_a_contract_violation_naming_the_fields_seen() -> None:
+    error = decode_error({b"text": b"My invoice is wrong"})
+    assert (error.reason, error.event_id) == ("contract_violation", FALLBACK_ID)
+    assert "payload" in error.detail
+    assert error.raw is not None
+    assert "text=" in error.raw
+
+
+def test_errors_name_fields_without_echoing_customer_text() -> None:
+    error = payload_error(orjson.dumps({"text": "hi", "customer_id": 42, "x": "jane@example.com"}))
+    assert "jane@example.com" not in orjson.dumps(error.errors).decode()
+    assert "jane@example.com" not in error.detail
