@@ -36,6 +36,8 @@ def escalation_fields(
         "event_id": envelope.event_id,
         "reason": reason,
         "text": intake.get("text"),
+        "summary": triage.get("summary") or intake.get("summary"),
+        "draft": results.get("responder", {}).get("reply"),
         "language": intake.get("language"),
         "channel": intake.get("channel"),
         "classification": {k: triage[k] for k in ("category", "priority", "route") if k in triage},
