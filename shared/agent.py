@@ -103,10 +103,16 @@ class AgentStage(Generic[In, Out, S]):
             usd=settings.budget_usd if envelope.budget_usd is None else envelope.budget_usd,
         )
         return GuardedLLM(
-            client=self.llm, ledger=self.ledger, event_id=envelope.event_id,
-            stage=self.service, attempt=envelope.attempt, budget=budget,
-            created_at=envelope.created_at, deadline_s=settings.deadline_s, prices=self.prices,
-        )  # fmt: skip
+            client=self.llm,
+            ledger=self.ledger,
+            event_id=envelope.event_id,
+            stage=self.service,
+            attempt=envelope.attempt,
+            budget=budget,
+            created_at=envelope.created_at,
+            deadline_s=settings.deadline_s,
+            prices=self.prices,
+        )
 
     async def handle(self, envelope: Envelope, delivery: Delivery) -> Outcome:
         request = self.parse_input(envelope)
@@ -125,13 +131,16 @@ class AgentStage(Generic[In, Out, S]):
             result = await self.handler(request, context)
         except GuardrailError as tripped:
             halt = Halt(reason=tripped.reason, detail=tripped.detail[:1000])
-            handoff = envelope.next(self.service, {}, input=envelope.payload,
-                                    attempt=envelope.attempt, halt=halt)  # fmt: skip
+            handoff = envelope.next(
+                self.service, {}, input=envelope.payload, attempt=envelope.attempt, halt=halt
+            )
             return self._outcome(envelope, handoff, started, llm, "halted", {"halt": halt.reason})
         handoff = envelope.next(
-            self.service, result.model_dump(mode="json"), input=envelope.payload,
+            self.service,
+            result.model_dump(mode="json"),
+            input=envelope.payload,
             attempt=envelope.attempt,
-        )  # fmt: skip
+        )
         return self._outcome(envelope, handoff, started, llm, "ok", default_decision(result))
 
     def _outcome(

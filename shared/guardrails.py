@@ -79,8 +79,15 @@ class BudgetLedger:
     async def _call(
         self, op: str, event_id: str, call_id: str, tokens: int, usd: float, budget: Budget
     ) -> int:
-        args: list[str | int] = [op, call_id, tokens, round(usd * MICRO), budget.tokens,
-                round(budget.usd * MICRO), self._ttl_s]  # fmt: skip
+        args: list[str | int] = [
+            op,
+            call_id,
+            tokens,
+            round(usd * MICRO),
+            budget.tokens,
+            round(budget.usd * MICRO),
+            self._ttl_s,
+        ]
         result: int = await self._script(keys=[self._keys.budget(event_id)], args=args)
         return result
 

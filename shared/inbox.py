@@ -32,6 +32,8 @@ class InboxEntry:
     reason: str
     packet: dict[str, Any]
     deliveries: int
+    fields: dict[bytes, bytes]
+    resolved: bool = False
 
     @property
     def age_s(self) -> float:
@@ -60,6 +62,15 @@ class Inbox:
                 entries.append(_entry(entry_id, found[0][1], count))
         return entries
 
+    async def all_entries(self) -> list[InboxEntry]:
+        """Open and resolved entries alike (resolved: acknowledged in the group)."""
+        open_ids = {e.entry_id for e in await self.open_entries()}
+        entries = cast(Entries, await self.redis.xrange(self.stream))
+        return [
+            _entry(as_text(eid), fields, 0, resolved=as_text(eid) not in open_ids)
+            for eid, fields in entries
+        ]
+
     async def find(self, ident: str) -> InboxEntry | None:
         """An open entry by event id or stream entry id."""
         for entry in await self.open_entries():
@@ -83,7 +94,9 @@ class Inbox:
                 raise
 
 
-def _entry(entry_id: str, fields: dict[bytes, bytes], deliveries: int) -> InboxEntry:
+def _entry(
+    entry_id: str, fields: dict[bytes, bytes], deliveries: int, resolved: bool = False
+) -> InboxEntry:
     packet = orjson.loads(fields[b"packet"]) if b"packet" in fields else {}
     return InboxEntry(
         entry_id=entry_id,
@@ -91,4 +104,6 @@ def _entry(entry_id: str, fields: dict[bytes, bytes], deliveries: int) -> InboxE
         reason=as_text(fields.get(b"reason", b"?")),
         packet=packet,
         deliveries=deliveries,
+        fields=fields,
+        resolved=resolved,
     )

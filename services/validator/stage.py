@@ -61,8 +61,9 @@ class ValidatorStage:
         check_hops(envelope.hops, self.settings.max_hops)
         contract = AGENT_OUTPUTS.get(envelope.stage)
         if contract is None:
-            raise ContractError(f"handoff from unexpected stage {envelope.stage!r}",
-                                event_id=envelope.event_id)  # fmt: skip
+            raise ContractError(
+                f"handoff from unexpected stage {envelope.stage!r}", event_id=envelope.event_id
+            )
         errors: list[dict[str, Any]] = []
         try:
             result = contract.model_validate(envelope.payload)
@@ -130,26 +131,37 @@ class ValidatorStage:
     ) -> Outcome:
         spent = await self.ledger.spent(envelope.event_id)
         fields = escalation_fields(envelope, reason, results, spent=spent, detail=detail)
-        decision = {"verdict": "accepted" if detail is None else "halted",
-                    "checked": envelope.stage, "route": "escalations"}  # fmt: skip
-        return self._outcome(envelope, started, "escalated", decision,
-                             [Publish(self.keys.escalations, fields)],
-                             status="escalated", reason=reason)  # fmt: skip
+        decision = {
+            "verdict": "accepted" if detail is None else "halted",
+            "checked": envelope.stage,
+            "route": "escalations",
+        }
+        return self._outcome(
+            envelope,
+            started,
+            "escalated",
+            decision,
+            [Publish(self.keys.escalations, fields)],
+            status="escalated",
+            reason=reason,
+        )
 
     def _forward(
         self, envelope: Envelope, results: dict[str, Any], route: Route, started: float
     ) -> Outcome:
         decision = {"verdict": "accepted", "checked": envelope.stage, "route": route.target}
         payload = (
-            _triage_request(results) if route.target == "triage"
+            _triage_request(results)
+            if route.target == "triage"
             else _responder_request(results, route)
-        )  # fmt: skip
+        )
         mark = fingerprint(route.target, payload)
         check_loop(envelope.trail, mark)
         nxt = envelope.next("validator", payload, results=results, trail=[*envelope.trail, mark])
         stream = self.keys.input_stream(route.target)
-        return self._outcome(envelope, started, "routed", decision,
-                             [Publish(stream, nxt.to_fields())])  # fmt: skip
+        return self._outcome(
+            envelope, started, "routed", decision, [Publish(stream, nxt.to_fields())]
+        )
 
     def _respond(
         self, envelope: Envelope, results: dict[str, Any], reply: ResponderResult, started: float
@@ -172,9 +184,14 @@ class ValidatorStage:
         if envelope.traceparent:
             fields[b"traceparent"] = envelope.traceparent.encode()
         decision = {"verdict": "accepted", "checked": "responder", "route": "responses"}
-        return self._outcome(envelope, started, "responded", decision,
-                             [Publish(self.keys.responses, fields)],
-                             status="responded")  # fmt: skip
+        return self._outcome(
+            envelope,
+            started,
+            "responded",
+            decision,
+            [Publish(self.keys.responses, fields)],
+            status="responded",
+        )
 
     def _outcome(
         self,
@@ -187,10 +204,23 @@ class ValidatorStage:
         status: RunStatus = "in_progress",
         reason: str | None = None,
     ) -> Outcome:
-        step = Step(stage="validator", outcome=outcome, started_at=started, ended_at=time.time(),
-                    attempt=envelope.attempt, reason=reason, decision=decision)  # fmt: skip
-        return Outcome(event_id=envelope.event_id, publishes=publishes, step=step, status=status,
-                       reason=reason, created_at=envelope.created_at)  # fmt: skip
+        step = Step(
+            stage="validator",
+            outcome=outcome,
+            started_at=started,
+            ended_at=time.time(),
+            attempt=envelope.attempt,
+            reason=reason,
+            decision=decision,
+        )
+        return Outcome(
+            event_id=envelope.event_id,
+            publishes=publishes,
+            step=step,
+            status=status,
+            reason=reason,
+            created_at=envelope.created_at,
+        )
 
 
 def _triage_request(results: dict[str, Any]) -> dict[str, Any]:

@@ -12,7 +12,7 @@ import typer
 
 from shared.errors import BatonError
 
-COMMAND_MODULES = ("up", "worker", "post", "status", "tail", "runs")
+COMMAND_MODULES = ("up", "worker", "post", "status", "tail", "runs", "escalations", "dlq")
 
 app = typer.Typer(
     name="baton",

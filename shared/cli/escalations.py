@@ -41,8 +41,9 @@ def list_(
         table.add_column(column, overflow="fold")
     for e in entries:
         category = e.packet.get("classification", {}).get("category", "-")
-        table.add_row(e.event_id, e.reason, f"{e.age_s:.0f}s", category,
-                      e.packet.get("suggested_action", ""))  # fmt: skip
+        table.add_row(
+            e.event_id, e.reason, f"{e.age_s:.0f}s", category, e.packet.get("suggested_action", "")
+        )
     Console().print(table)
 
 
@@ -78,8 +79,12 @@ def resolve(
 
 
 def _summary(entry: InboxEntry) -> dict[str, Any]:
-    return {"event_id": entry.event_id, "entry_id": entry.entry_id, "reason": entry.reason,
-            "age_s": round(entry.age_s, 1)}  # fmt: skip
+    return {
+        "event_id": entry.event_id,
+        "entry_id": entry.entry_id,
+        "reason": entry.reason,
+        "age_s": round(entry.age_s, 1),
+    }
 
 
 def _drafted_reply(entry: InboxEntry) -> str:
@@ -129,10 +134,21 @@ async def _find(config: BatonSettings, ident: str) -> InboxEntry:
 async def _resolve(config: BatonSettings, entry: InboxEntry, final: FinalResponse) -> bool:
     now = time.time()
     fields = {b"event_id": entry.event_id.encode(), b"response": final.model_dump_json().encode()}
-    step = Step(stage="operator", outcome="resolved", started_at=now, ended_at=now,
-                entry_id=entry.entry_id, decision={"escalation_reason": entry.reason})  # fmt: skip
-    outcome = Outcome(event_id=entry.event_id, publishes=[Publish(config.keys.responses, fields)],
-                      step=step, status="responded", reason="resolved_by_operator")  # fmt: skip
+    step = Step(
+        stage="operator",
+        outcome="resolved",
+        started_at=now,
+        ended_at=now,
+        entry_id=entry.entry_id,
+        decision={"escalation_reason": entry.reason},
+    )
+    outcome = Outcome(
+        event_id=entry.event_id,
+        publishes=[Publish(config.keys.responses, fields)],
+        step=step,
+        status="responded",
+        reason="resolved_by_operator",
+    )
     redis = common.client(config)
     try:
         inbox = Inbox(redis, config.keys, config.keys.escalations)

@@ -55,8 +55,11 @@ def _timeline(record: dict[str, Any]) -> Table:
     for step in record["steps"]:
         when = datetime.fromtimestamp(step["started_at"], UTC).strftime("%H:%M:%S.%f")[:-3]
         tokens = step.get("tokens_in", 0) + step.get("tokens_out", 0)
-        decision = ", ".join(f"{k}={v}" for k, v in step.get("decision", {}).items()
-                             if not isinstance(v, list | dict))  # fmt: skip
+        decision = ", ".join(
+            f"{k}={v}"
+            for k, v in step.get("decision", {}).items()
+            if not isinstance(v, list | dict)
+        )
         if step.get("reason"):
             decision = f"reason={step['reason']} {decision}".strip()
         ms, delivery = f"{step['duration_ms']:.1f}", str(step.get("delivery", 1))

@@ -5,6 +5,11 @@ from shared.contracts.intake import CustomerRequest, IntakeResult, PiiCounts
 from shared.contracts.responder import FinalResponse, ResponderRequest, ResponderResult
 from shared.contracts.triage import CATEGORIES, TriageRequest, TriageResult
 
+AGENT_INPUTS: dict[str, type[Contract]] = {
+    "intake": CustomerRequest,
+    "triage": TriageRequest,
+    "responder": ResponderRequest,
+}
 AGENT_OUTPUTS: dict[str, type[Contract]] = {
     "intake": IntakeResult,
     "triage": TriageResult,
@@ -12,6 +17,7 @@ AGENT_OUTPUTS: dict[str, type[Contract]] = {
 }
 
 __all__ = [
+    "AGENT_INPUTS",
     "AGENT_OUTPUTS",
     "CATEGORIES",
     "Contract",

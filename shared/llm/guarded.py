@@ -47,8 +47,9 @@ class GuardedLLM:
             estimate_tokens(request.system) + estimate_tokens(request.user), request.max_tokens
         )
         estimated_cost = self.prices.cost(request.model, estimate) or 0.0
-        await self.ledger.reserve(self.event_id, call_id, estimate.total, estimated_cost,
-                                  self.budget)  # fmt: skip
+        await self.ledger.reserve(
+            self.event_id, call_id, estimate.total, estimated_cost, self.budget
+        )
         result = await self.client.generate(request)
         await self.ledger.settle(self.event_id, call_id, result.usage.total, result.cost_usd)
         self.usage = self.usage + result.usage

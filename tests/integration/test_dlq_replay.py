@@ -1,0 +1,79 @@
+"""Dead letters are listed, replayed at the failed stage exactly once, and purged."""
+
+from __future__ import annotations
+
+import orjson
+from redis.asyncio import Redis
+
+import services
+from shared.config import BatonSettings
+from shared.delivery import Delivery
+from shared.embedded import EmbeddedRedis
+from shared.envelope import Envelope
+from shared.errors import PermanentError
+from shared.keys import Keys
+from shared.outcome import Outcome
+from shared.stage import Stage
+from tests.helpers import InProcessPipeline, post, stream_entries, wait_for
+from tests.integration.test_escalations_cli import baton
+
+
+class BrokenTriage:
+    """A triage with a 'bug': it rejects every event (as a bad deploy would)."""
+
+    service = "triage"
+
+    def __init__(self, inner: Stage) -> None:
+        self.inner = inner
+
+    def decode(self, delivery: Delivery) -> Envelope:
+        return self.inner.decode(delivery)
+
+    async def handle(self, envelope: Envelope, delivery: Delivery) -> Outcome:
+        raise PermanentError("triage model returned garbage", reason="llm_error")
+
+
+def broken_triage(settings: BatonSettings, redis: Redis) -> Stage:
+    return BrokenTriage(services.load("triage").build_stage(settings, redis))
+
+
+async def test_replay_after_a_fix_answers_each_dead_letter_once(
+    redis_server: EmbeddedRedis, redis: Redis, prefix: str
+) -> None:
+    keys, url = Keys(prefix), redis_server.url
+    async with InProcessPipeline(url, prefix, stages={"triage": broken_triage}):
+        for i in range(3):
+            body = {"text": f"I was charged twice, invoice {i}", "event_id": f"r-{i}"}
+            await post(redis, keys, body)
+        await post(redis, keys, b'{"text": "cut off')
+
+        async def dead() -> bool:
+            return await redis.xlen(keys.dlq) == 4
+
+        await wait_for(dead)
+    code, out = await baton(url, prefix, "dlq", "list", "--json")
+    listing = orjson.loads(out)
+    assert code == 0
+    assert listing["counts"] == {"llm_error": 3, "parse_error": 1}
+
+    code, out = await baton(url, prefix, "dlq", "replay", "--reason", "llm_error", "--dry-run")
+    assert (code, out.count(b"would")) == (0, 3)
+    assert await redis.xlen(keys.triage) == 3  # a dry run publishes nothing
+
+    async with InProcessPipeline(url, prefix):  # the fixed deploy
+        code, out = await baton(url, prefix, "dlq", "replay", "--reason", "llm_error")
+        assert (code, out.count(b"replayed")) == (0, 3)
+        code, out = await baton(url, prefix, "dlq", "replay", "--all")
+        assert (code, out.count(b"replayed"), out.count(b"invalid")) == (1, 0, 1)
+
+        async def answered() -> bool:
+            return await redis.xlen(keys.responses) == 3
+
+        await wait_for(answered)
+    responses = [e["event_id"] for e in await stream_entries(redis, keys.responses)]
+    assert sorted(responses) == [b"r-0", b"r-1", b"r-2"]
+    code, out = await baton(url, prefix, "dlq", "list", "--json")
+    assert orjson.loads(out)["counts"] == {"parse_error": 1}  # still invalid, still open
+    code, _ = await baton(url, prefix, "dlq", "purge", "--resolved", "--yes")
+    assert code == 0
+    assert await redis.xlen(keys.dlq) == 1
