@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 import pytest
 
-from shared.envelope import SCHEMA_VERSION, Envelope, Fields
+from shared.envelope import SCHEMA_VERSION, Envelope, Fields, Halt
 from shared.errors import ContractError
 
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
@@ -39,6 +39,24 @@ def fields_with(envelope: dict[str, Any], event_id: bytes = b"e-1") -> Fields:
 def test_to_fields_then_from_fields_gives_back_the_same_envelope() -> None:
     envelope = make_envelope()
     assert Envelope.from_fields(envelope.to_fields()) == envelope
+
+
+def test_round_trip_keeps_guardrail_state() -> None:
+    envelope = make_envelope(
+        budget_tokens=5_000,
+        budget_usd=0.25,
+        trail=["triage:1a2b", "responder:3c4d"],
+        clarifications=2,
+        halt=Halt(reason="budget_exceeded", detail="20000 tokens spent"),
+    )
+    assert Envelope.from_fields(envelope.to_fields()) == envelope
+
+
+def test_next_clears_a_halt_and_keeps_the_trail() -> None:
+    halted = make_envelope(halt=Halt(reason="deadline_exceeded", detail="late"), trail=["a"])
+    nxt = halted.next("validator", {})
+    assert nxt.halt is None
+    assert nxt.trail == ["a"]
 
 
 def test_wire_fields_carry_event_id_and_traceparent_flat() -> None:

@@ -119,3 +119,18 @@ def test_sensitive_topic_wins_over_a_human_request(settings: ValidatorSettings) 
 def test_human_request_wins_over_clarify(settings: ValidatorSettings) -> None:
     result = triage_result(human_requested=True, route="clarify")
     assert route_triage(result, settings).reason == "human_requested"
+
+
+def test_repeated_clarification_goes_to_a_human(settings: ValidatorSettings) -> None:
+    result = triage_result(category="general", route="clarify", confidence=0.3)
+    assert route_triage(result, settings, clarifications=1) == Route("responder", mode="clarify")
+    assert route_triage(result, settings, clarifications=2) == Route(
+        "escalations", "repeated_clarification"
+    )
+
+
+def test_escalation_reasons_of_the_model_come_before_repeated_clarification(
+    settings: ValidatorSettings,
+) -> None:
+    result = triage_result(human_requested=True)
+    assert route_triage(result, settings, clarifications=5).reason == "human_requested"
