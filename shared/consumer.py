@@ -56,6 +56,7 @@ class Worker:
         self._redis = redis
         self._reader = reader
         self._inflight: dict[str, asyncio.Task[None]] = {}
+        self._committing: set[str] = set()
         self._slot_freed = asyncio.Event()
         self.committer = Committer(
             redis,
@@ -175,15 +176,23 @@ class Worker:
         self._inflight[delivery.entry_id] = task
         task.add_done_callback(functools.partial(self._finished, delivery.entry_id))
 
-    def abandon(self, entry_id: str) -> None:
-        """Stop working on an entry a peer has taken over (its commit would be a no-op anyway)."""
+    def abandon(self, entry_id: str) -> bool:
+        """Stop working on an entry a peer has taken over (its commit would be a no-op anyway).
+
+        Returns False when there is nothing to stop: the entry is no longer in flight here, or
+        its outcome already went to the fenced commit, which may itself have acknowledged it (the
+        fence, not this, settles who wins).
+        """
         task = self._inflight.get(entry_id)
-        if task is not None:
-            task.cancel()
+        if task is None or entry_id in self._committing:
+            return False
+        task.cancel()
+        return True
 
     def _finished(self, entry_id: str, task: asyncio.Task[None]) -> None:
         if self._inflight.get(entry_id) is task:
             del self._inflight[entry_id]
+            self._committing.discard(entry_id)
         self._slot_freed.set()
         if not task.cancelled() and task.exception() is not None:
             log.error("process_crashed", entry_id=entry_id, error=repr(task.exception())[:300])
@@ -276,6 +285,7 @@ class Worker:
             delivery=delivery.count,
         )  # fmt: skip
         outcome = dataclasses.replace(outcome, step=step)
+        self._committing.add(delivery.entry_id)
         status = await self.committer.commit(delivery.entry_id, outcome)
         log.info(
             "stage_outcome",

@@ -85,9 +85,10 @@ class Reclaimer:
             return
         counts = await self._run_claim_own("touch", ids)
         for entry_id, count in zip(ids, counts, strict=True):
-            if count == NOT_OWNED:
+            # Not pending here any more: a peer took it, or this worker's own commit just
+            # acknowledged it while the touch was on its way (then there is nothing to abandon).
+            if count == NOT_OWNED and self._worker.abandon(entry_id):
                 log.warning("ownership_lost", entry_id=entry_id, consumer=self._worker.consumer)
-                self._worker.abandon(entry_id)
 
     async def redeliver(self, delivery: Delivery) -> Delivery | None:
         """Claim a failed entry again as a new delivery (its count goes up), if still ours."""

@@ -1,0 +1,1 @@
+"""The OpenAI provider through the real SDK against the fake server."""
