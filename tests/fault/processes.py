@@ -69,6 +69,13 @@ def consumer_pid(consumer: str) -> int | None:
     return int(parts[1]) if len(parts) == 3 and parts[1].isdigit() else None
 
 
+def rigged(service: str) -> list[str]:
+    """The argv tail that runs ``service`` with a test fault rigged (see ``rigged_worker``)."""
+    if service not in SERVICES:
+        raise ValueError(f"unknown service {service!r}")
+    return ["-m", "tests.fault.rigged_worker", service]
+
+
 class WorkerProcess:
     """One worker process. Its stdout and stderr go to ``log_path``.
 
@@ -196,6 +203,20 @@ class WorkerProcess:
     def __repr__(self) -> str:
         pid = self._process.pid if self._process else None
         return f"<worker {self.service} pid={pid} log={self.log_path.name}>"
+
+
+async def wait_any_logged(
+    workers: list[WorkerProcess], event: str, timeout: float = 30.0, **match: Any
+) -> tuple[WorkerProcess, dict[str, Any]]:
+    """Wait until one of ``workers`` logs ``event`` (fields ``match``); which one, and what."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for worker in workers:
+            found = worker.logged(event, **match)
+            if found:
+                return worker, found[0]
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"none of {workers} logged {event} {match} within {timeout}s")
 
 
 def parse_log(text: str) -> Iterator[dict[str, Any]]:
