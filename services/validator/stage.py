@@ -150,11 +150,16 @@ class ValidatorStage:
         self, envelope: Envelope, results: dict[str, Any], route: Route, started: float
     ) -> Outcome:
         decision = {"verdict": "accepted", "checked": envelope.stage, "route": route.target}
-        payload = (
-            _triage_request(results)
-            if route.target == "triage"
-            else _responder_request(results, route)
-        )
+        try:
+            if route.target == "triage":
+                payload = _triage_request(results)
+            else:
+                payload = _responder_request(results, route)
+        except (KeyError, ValidationError) as exc:
+            raise ContractError(
+                f"handoff lacks the earlier results {route.target} needs: {exc!r}"[:300],
+                event_id=envelope.event_id,
+            ) from exc
         mark = fingerprint(route.target, payload)
         check_loop(envelope.trail, mark)
         nxt = envelope.next("validator", payload, results=results, trail=[*envelope.trail, mark])

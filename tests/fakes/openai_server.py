@@ -10,7 +10,7 @@ In a test::
 
 From another process: ``python -m tests.fakes.openai_server --port N [--script FILE.json]``
 (``--port 0`` picks a free port; the first stdout line is ``FAKE_OPENAI_URL=<base url>``), then
-script and inspect it over HTTP with :class:`AdminClient` or any client:
+script and inspect it over HTTP (:class:`tests.fakes.openai_admin.AdminClient`, or any client):
 
 * ``POST /_admin/script`` with a :class:`~tests.fakes.behaviours.Script` JSON body;
 * ``GET /_admin/requests``: the recorded requests, oldest first;
@@ -28,7 +28,6 @@ import json
 import signal
 import threading
 import time
-import urllib.request
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import FrameType, TracebackType
@@ -267,29 +266,6 @@ class FakeOpenAI:
         tb: TracebackType | None,
     ) -> None:  # fmt: skip
         self.stop()
-
-
-class AdminClient:
-    """Drives a fake server in another process over its admin endpoints (stdlib only)."""
-
-    def __init__(self, base_url: str) -> None:
-        self.root = base_url.removesuffix("/").removesuffix("/v1")
-
-    def load(self, script: Script) -> None:
-        self._call("POST", "/_admin/script", script.model_dump(mode="json", exclude_unset=True))
-
-    def requests(self) -> list[Recorded]:
-        return [Recorded.model_validate(r) for r in self._call("GET", "/_admin/requests")]
-
-    def reset(self) -> None:
-        self._call("POST", "/_admin/reset", {})
-
-    def _call(self, method: str, path: str, body: Any = None) -> Any:
-        data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(self.root + path, data=data, method=method)
-        request.add_header("Content-Type", "application/json")
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return json.loads(response.read())
 
 
 def main(argv: list[str] | None = None) -> None:

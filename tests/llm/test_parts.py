@@ -20,7 +20,7 @@ from shared.llm.pricing import PriceTable
 from shared.llm.retry import RetryPolicy
 from shared.llm.structured import strict_schema
 from tests.fakes.behaviours import Behaviour, Script
-from tests.fakes.openai_server import AdminClient
+from tests.fakes.openai_admin import AdminClient
 from tests.llm.conftest import API_KEY, FAST_LLM
 from tests.llm.test_openai_provider import TRIAGE, triage_request
 
