@@ -129,6 +129,18 @@ class AgentStage(Generic[In, Out, S]):
         try:
             check_deadline(envelope.created_at, self.settings.deadline_s)
             result = await self.handler(request, context)
+        except ContractError as invalid:
+            # The model's output broke the contract: the validator decides on a clarification
+            # retry (with this finding as feedback) or the dead-letter stream.
+            handoff = envelope.next(
+                self.service,
+                {},
+                input=envelope.payload,
+                attempt=envelope.attempt,
+                feedback=[invalid.detail[:200]],
+            )
+            decision = {"invalid_output": invalid.reason}
+            return self._outcome(envelope, handoff, started, llm, "invalid_output", decision)
         except GuardrailError as tripped:
             halt = Halt(reason=tripped.reason, detail=tripped.detail[:1000])
             handoff = envelope.next(

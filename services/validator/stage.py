@@ -70,7 +70,7 @@ class ValidatorStage:
             problems = checks.check(envelope.stage, result)
         except ValidationError as exc:
             errors = validation_errors(exc)
-            problems = [f"{e['loc']}: {e['msg']}" for e in errors][:10]
+            problems = [*envelope.feedback, *(f"{e['loc']}: {e['msg']}" for e in errors)][:10]
         if problems:
             return self._reject(envelope, problems, errors, started)
         return await self._route(envelope, result, started)
