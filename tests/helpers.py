@@ -63,17 +63,20 @@ class InProcessPipeline:
     """The four services as asyncio tasks in this process (the e2e tier uses real processes)."""
 
     def __init__(self, url: str, prefix: str, stages: dict[str, StageFactory] | None = None,
+                 *, per_service: dict[str, dict[str, Any]] | None = None,
                  **overrides: Any) -> None:  # fmt: skip
         self.url = url
         self.prefix = prefix
         self.overrides = overrides
+        self.per_service = per_service or {}  # e.g. each service's Redis user and password
         self.stages = stages or {}
         self.stop = asyncio.Event()
         self.tasks: list[asyncio.Task[None]] = []
 
     async def __aenter__(self) -> InProcessPipeline:
         for name in SERVICES:
-            settings = settings_for(name, self.url, self.prefix, **self.overrides)
+            values = {**self.overrides, **self.per_service.get(name, {})}
+            settings = settings_for(name, self.url, self.prefix, **values)
             build = self.stages.get(name) or services.load(name).build_stage
             self.tasks.append(asyncio.create_task(serve(build, settings, self.stop)))
         return self

@@ -12,7 +12,7 @@ import typer
 
 from shared.errors import BatonError
 
-COMMAND_MODULES = ("up", "worker", "post", "status", "tail", "runs", "escalations", "dlq")
+COMMAND_MODULES = ("up", "worker", "post", "status", "tail", "runs", "escalations", "dlq", "acl")
 
 app = typer.Typer(
     name="baton",
