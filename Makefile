@@ -43,14 +43,19 @@ typecheck: install ## mypy strict
 
 check: lint typecheck test ## lint, typecheck and test
 
-up: ## docker compose: Redis, Jaeger and the four services
-	docker compose up -d --build
+COMPOSE := docker compose --env-file deploy/redis/credentials.env
+
+deploy/redis/users.acl: | install
+	$(BATON) acl --out deploy/redis/users.acl --env-file deploy/redis/credentials.env
+
+up: deploy/redis/users.acl ## docker compose: Redis (AOF always, ACLs), Jaeger and the four services
+	$(COMPOSE) up -d --build
 
 down: ## docker compose: stop the stack
-	docker compose down
+	$(COMPOSE) down
 
 scale: ## docker compose: run N workers of SERVICE (make scale SERVICE=triage N=4)
-	docker compose up -d --no-recreate --scale $(SERVICE)=$(N) $(SERVICE)
+	$(COMPOSE) up -d --no-recreate --scale $(SERVICE)=$(N) $(SERVICE)
 
 clean: ## remove the virtual environment and local state
 	rm -rf $(VENV) .baton .mypy_cache .ruff_cache .pytest_cache

@@ -13,7 +13,7 @@ from redis.asyncio import Redis
 
 from shared.config import BatonSettings, load_settings
 from shared.errors import ConfigError
-from shared.redis_client import connect
+from shared.redis_client import connect_for
 
 T = TypeVar("T")
 STATE_DIR = Path(".baton")
@@ -34,7 +34,8 @@ def redis_url(config: BatonSettings) -> str:
 
 
 def client(config: BatonSettings) -> Redis:
-    return connect(redis_url(config), max_connections=4, block_ms=5000)
+    """A client as the configured Redis user (``BATON_REDIS_USERNAME``/``PASSWORD`` or URL)."""
+    return connect_for(config, url=redis_url(config), max_connections=4, block_ms=5000)
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
