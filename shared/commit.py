@@ -14,6 +14,7 @@ from importlib import resources
 import structlog
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import OutOfMemoryError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from shared.backoff import equal_jitter
@@ -23,7 +24,9 @@ from shared.runrecord import Op, run_record_ops
 
 log = structlog.get_logger("baton.commit")
 
-REDIS_UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, OSError)
+# Conditions to wait out rather than fail on: Redis away or slow, or (``noeviction``) out of memory
+# and refusing writes that could grow it, such as heartbeats or creating a group.
+REDIS_UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, OutOfMemoryError, OSError)
 
 
 def load_lua(name: str) -> str:

@@ -129,6 +129,11 @@ class Worker:
                     block=self.settings.block_ms,
                 )
                 failures = 0
+            except REDIS_UNAVAILABLE as exc:  # before ResponseError: it includes OutOfMemoryError
+                log.warning("read_failed", error=str(exc)[:200], failures=failures + 1)
+                await self._retry_pause(stop, failures)
+                failures += 1
+                continue
             except ResponseError as exc:
                 if "NOGROUP" not in str(exc):
                     raise
@@ -137,11 +142,6 @@ class Worker:
                 failures += 1
                 with contextlib.suppress(*REDIS_UNAVAILABLE):
                     await self.ensure_group()
-                continue
-            except REDIS_UNAVAILABLE as exc:
-                log.warning("read_failed", error=str(exc)[:200], failures=failures + 1)
-                await self._retry_pause(stop, failures)
-                failures += 1
                 continue
             self._start_batch(cast(StreamReply, reply))
 
