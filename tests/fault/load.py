@@ -1,9 +1,10 @@
 """Producing test load: events with unique ids, posted as producers do, with a ledger.
 
 The :class:`Producer` keeps the ledger the auditor checks against: an event counts as *posted*
-only once Redis acknowledged its XADD. A post that fails because Redis is down is retried with
-the same ``event_id`` until it is acknowledged, as a careful producer would (a retry whose first
-attempt did land is a duplicate post, which the idempotency key absorbs).
+only once Redis acknowledged its XADD. A post that fails because Redis is down (or out of memory,
+refusing writes) is retried with the same ``event_id`` until it is acknowledged, as a careful
+producer would (a retry whose first attempt did land is a duplicate post, which the idempotency
+key absorbs).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Iterable
 
 import orjson
 from redis.asyncio import Redis
+from redis.exceptions import OutOfMemoryError
 
 from shared.commit import REDIS_UNAVAILABLE
 from shared.delivery import as_text
@@ -59,7 +61,7 @@ class Producer:
         while True:
             try:
                 entry_id = await self.redis.xadd(self.keys.intake, {"payload": raw})
-            except REDIS_UNAVAILABLE:
+            except (*REDIS_UNAVAILABLE, OutOfMemoryError):  # away, or refusing writes: back off
                 attempt += 1
                 self.retries += 1
                 await asyncio.sleep(min(0.05 * 2**attempt, 1.0))

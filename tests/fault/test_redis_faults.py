@@ -8,11 +8,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import orjson
 import pytest
 from redis.asyncio import Redis
 
 from shared.embedded import EmbeddedRedis
-from shared.keys import Keys
+from shared.keys import SERVICES, Keys
 from tests.audit import TERMINALS, publish_figures, settled
 from tests.fault.load import Producer
 from tests.fault.processes import Fleet, WorkerProcess
@@ -177,4 +178,54 @@ async def test_workers_ride_out_a_stopped_redis_without_restarting(
     )  # fmt: skip
     report.assert_ok()
     assert [w.pid for w in fleet.live] == pids, "workers restarted or died"
+    assert not fleet.tracebacks(), fleet.tracebacks()
+
+
+async def heartbeat_pids(redis: Redis, keys: Keys) -> set[int]:
+    pids = set()
+    for service in SERVICES:
+        async for key in redis.scan_iter(match=keys.heartbeat_pattern(service)):
+            raw = await redis.get(key)
+            if raw is not None:
+                pids.add(int(orjson.loads(raw)["pid"]))
+    return pids
+
+
+async def test_workers_ride_out_redis_out_of_memory_and_keep_their_upkeep(
+    fresh_redis: EmbeddedRedis, fleet: Fleet, client: Redis, keys: Keys, tmp_path: Path
+) -> None:
+    fleet.spawn_pipeline(replicas=2)
+    await fleet.wait_started()
+    producer = Producer(client, keys)
+    async with load(producer, "oom"):
+        await progressed(client, keys, by=150)
+        # noeviction: every write that could grow memory is refused (producers' XADDs,
+        # heartbeats, group creation) while reads, acks and the fenced commit still work.
+        await client.config_set("maxmemory", "1")
+        try:
+            victim = fleet.of("triage")[0]
+            victim.kill()
+            restarted = fleet.replace(victim)  # must wait for Redis to take writes, not crash
+            outage_s = await outage(fleet, at_least_s=4.0)
+        finally:
+            await client.config_set("maxmemory", "0")
+        await fleet.wait_started([restarted])
+        await progressed(client, keys, by=150)
+
+    report = await settled(client, keys, producer.acknowledged, timeout=120)
+    live = {w.pid for w in fleet.live}
+
+    async def every_worker_beats() -> bool:
+        return await heartbeat_pids(client, keys) == live
+
+    await wait_for(every_worker_beats, timeout=30)
+    publish_figures(
+        "redis_oom",
+        {**report.figures(), "outage_s": round(outage_s, 1), "producer_retries": producer.retries,
+         "outage_log_lines": sum(outage_reports(w) for w in fleet.workers)},
+        tmp_path,
+    )  # fmt: skip
+    report.assert_ok()
+    assert len(fleet.live) == 8
+    assert not fleet.crashed(), fleet.crashed()
     assert not fleet.tracebacks(), fleet.tracebacks()
