@@ -26,6 +26,8 @@ class GroupState:
     lag: int | None
     pending: int
     oldest_pending_idle_ms: int | None
+    deliveries: dict[str, int] = field(default_factory=dict)
+    """How many pending entries were delivered 1, 2, 3-4, 5-9 or 10+ times (poison shows here)."""
     consumers: list[ConsumerState] = field(default_factory=list)
 
     @property
@@ -43,6 +45,17 @@ class StreamState:
     key: str
     length: int
     groups: list[GroupState] = field(default_factory=list)
+
+
+HISTOGRAM_SAMPLE = 10_000
+BUCKETS = ((1, "1"), (2, "2"), (4, "3-4"), (9, "5-9"))
+
+
+def _bucket(count: int) -> str:
+    for ceiling, name in BUCKETS:
+        if count <= ceiling:
+            return name
+    return "10+"
 
 
 def as_json(states: list[StreamState]) -> list[dict[str, Any]]:
@@ -75,14 +88,19 @@ async def _stream_state(redis: Redis, keys: Keys, key: str) -> StreamState:
 async def _group_state(redis: Redis, keys: Keys, key: str, info: dict[str, Any]) -> GroupState:
     group = as_text(info["name"])
     oldest_idle = None
+    histogram: dict[str, int] = {}
     if int(info["pending"]):
-        (first,) = await redis.xpending_range(key, group, "-", "+", 1)
-        oldest_idle = int(first["time_since_delivered"])
+        pending = await redis.xpending_range(key, group, "-", "+", HISTOGRAM_SAMPLE)
+        oldest_idle = max(int(p["time_since_delivered"]) for p in pending)
+        for entry in pending:
+            bucket = _bucket(int(entry["times_delivered"]))
+            histogram[bucket] = histogram.get(bucket, 0) + 1
     state = GroupState(
         name=group,
         lag=int(info["lag"]) if info.get("lag") is not None else None,
         pending=int(info["pending"]),
         oldest_pending_idle_ms=oldest_idle,
+        deliveries=histogram,
     )
     for consumer in await redis.xinfo_consumers(key, group):
         cname = as_text(consumer["name"])

@@ -48,11 +48,21 @@ async def _status(config: BatonSettings, as_json: bool, watch: float) -> None:
 
 def _table(states: list[streamstats.StreamState]) -> Table:
     table = Table(title="Baton streams")
-    for column in ("stream", "length", "group", "lag", "pending", "oldest pending", "consumers"):
+    columns = (
+        "stream",
+        "length",
+        "group",
+        "lag",
+        "pending",
+        "oldest pending",
+        "deliveries",
+        "consumers (in flight)",
+    )
+    for column in columns:
         table.add_column(column, justify="left" if column in ("stream", "group") else "right")
     for state in states:
         if not state.groups:
-            table.add_row(state.key, str(state.length), "-", "-", "-", "-", "-")
+            table.add_row(state.key, str(state.length), "-", "-", "-", "-", "-", "-")
         for group in state.groups:
             oldest = group.oldest_pending_idle_ms
             table.add_row(
@@ -62,6 +72,10 @@ def _table(states: list[streamstats.StreamState]) -> Table:
                 "?" if group.lag is None else str(group.lag),
                 str(group.pending),
                 "-" if oldest is None else f"{oldest / 1000:.1f}s",
-                f"{group.alive} alive / {group.dead} dead",
+                " ".join(f"{k}x:{v}" for k, v in group.deliveries.items()) or "-",
+                f"{group.alive} alive / {group.dead} dead "
+                + "("
+                + ", ".join(f"{c.pending}" for c in group.consumers)
+                + ")",
             )
     return table
