@@ -16,7 +16,9 @@ from typing import cast
 
 import structlog
 from redis.asyncio import Redis
-from redis.exceptions import ResponseError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import OutOfMemoryError, ResponseError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from shared.backoff import equal_jitter
 from shared.commit import REDIS_UNAVAILABLE, CommitSettings, CommitStatus, Committer
@@ -32,6 +34,10 @@ from shared.stage import Stage
 from shared.submission import default_event_id
 
 log = structlog.get_logger("baton.consumer")
+
+# Redis errors a stage may raise that are about Redis, not the event (unlike REDIS_UNAVAILABLE, no
+# bare OSError/TimeoutError: an LLM call timing out is the event's failure and counts).
+STAGE_REDIS_UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, OutOfMemoryError)
 
 StreamReply = list[tuple[bytes, list[tuple[bytes, Fields]]]] | None
 
@@ -57,6 +63,9 @@ class Worker:
         self._reader = reader
         self._inflight: dict[str, asyncio.Task[None]] = {}
         self._committing: set[str] = set()
+        self._alone = asyncio.Lock()
+        self._waiting_alone: set[str] = set()
+        self._settling = asyncio.Event()  # set when an entry finishes or starts waiting its turn
         self._slot_freed = asyncio.Event()
         self.committer = Committer(
             redis,
@@ -72,6 +81,8 @@ class Worker:
 
     @property
     def free_slots(self) -> int:
+        if self._alone.locked():
+            return 0  # an entry's last chance is running by itself: take no new work
         return self.settings.concurrency - len(self._inflight)
 
     async def ensure_group(self) -> None:
@@ -194,31 +205,104 @@ class Worker:
             del self._inflight[entry_id]
             self._committing.discard(entry_id)
         self._slot_freed.set()
+        self._settling.set()
         if not task.cancelled() and task.exception() is not None:
             log.error("process_crashed", entry_id=entry_id, error=repr(task.exception())[:300])
 
     async def _process(self, delivery: Delivery) -> None:
-        started = time.time()
-        envelope: Envelope | None = None
-        try:
-            outcome = await self._early_dead_letter(delivery, started)
-            if outcome is None:
-                envelope = self.stage.decode(delivery)
-                outcome = await self.stage.handle(envelope, delivery)
-        except ContractError as exc:
-            outcome = self._dead_letter(delivery, started, exc.reason, exc.detail, envelope, exc)
-        except PermanentError as exc:
-            outcome = self._dead_letter(delivery, started, exc.reason, exc.detail, envelope)
-        except Exception as exc:
-            await self._retry_or_give_up(delivery, started, envelope, exc)
-            return
-        await self._commit(delivery, outcome)
+        if delivery.fields is not None and delivery.count >= max(2, self.settings.max_deliveries):
+            await self._process_alone(delivery)
+        else:
+            await self._attempt(delivery)
 
-    async def _early_dead_letter(self, delivery: Delivery, started: float) -> Outcome | None:
+    async def _process_alone(self, delivery: Delivery) -> None:
+        """Give an entry on its last delivery a chance with nothing else in flight here.
+
+        A worker that crashes (a segfault, an OOM kill, a poison event) takes every entry it had
+        in flight down with it, and each is delivered once more: delivery counts alone cannot
+        tell a poison event from its innocent neighbours. Isolation can: an entry is
+        dead-lettered for ``max_deliveries`` only once a delivery of its own, run alone, failed
+        too (marked in its run record before it starts, so a crash during it counts).
+        """
+        self._waiting_alone.add(delivery.entry_id)
+        self._settling.set()
+        try:
+            async with self._alone:
+                self._waiting_alone.discard(delivery.entry_id)
+                await self._others_finished(delivery.entry_id)
+                first = await self._mark_alone(delivery)
+                if first:
+                    log.warning("last_chance_alone", entry_id=delivery.entry_id,
+                                delivery=delivery.count)  # fmt: skip
+                await self._attempt(delivery, capped=not first)
+        finally:
+            self._waiting_alone.discard(delivery.entry_id)
+
+    async def _others_finished(self, entry_id: str) -> None:
+        """Wait until every other entry here has finished or is waiting for its own turn alone
+        (a task just started may not have said which it is yet: re-check on every change)."""
+        while any(e != entry_id and e not in self._waiting_alone for e in self._inflight):
+            self._settling.clear()
+            await self._settling.wait()
+
+    async def _mark_alone(self, delivery: Delivery) -> bool:
+        """Record in the run record that this entry runs alone now; False if it already did."""
+        try:
+            envelope: Envelope | None = self.stage.decode(delivery)
+        except Exception:
+            envelope = None
+        run_key = self.keys.run(self._event_id(delivery, envelope))
+        waits = 0
+        while True:
+            try:
+                async with self._redis.pipeline(transaction=True) as pipe:
+                    pipe.hsetnx(run_key, f"alone:{self.group}:{delivery.entry_id}", self.consumer)
+                    pipe.expire(run_key, self.settings.run_retention_s)
+                    first, _ = await pipe.execute()
+                return bool(first)
+            except REDIS_UNAVAILABLE:
+                await asyncio.sleep(equal_jitter(waits, base=0.2, cap=5.0))
+                waits += 1
+
+    async def _attempt(self, delivery: Delivery, *, capped: bool = True) -> None:
+        waits = 0
+        while True:
+            started = time.time()
+            envelope: Envelope | None = None
+            try:
+                outcome = await self._early_dead_letter(delivery, started, capped)
+                if outcome is None:
+                    envelope = self.stage.decode(delivery)
+                    outcome = await self.stage.handle(envelope, delivery)
+            except ContractError as exc:
+                outcome = self._dead_letter(delivery, started, exc.reason, exc.detail, envelope,
+                                            exc)  # fmt: skip
+            except PermanentError as exc:
+                outcome = self._dead_letter(delivery, started, exc.reason, exc.detail, envelope)
+            except STAGE_REDIS_UNAVAILABLE as exc:
+                # The stage's own Redis calls (budget ledger, rate limits) met an outage or an
+                # out-of-memory Redis: not the event's fault, so it costs no delivery. Wait and
+                # run the same delivery again (a peer may take the entry meanwhile: then the
+                # fence makes this worker's commit a no-op).
+                delay = equal_jitter(waits, base=0.2, cap=5.0)
+                log.warning("stage_waiting_for_redis", entry_id=delivery.entry_id,
+                            error=str(exc)[:200], retry_in_s=round(delay, 2))  # fmt: skip
+                waits += 1
+                await asyncio.sleep(delay)
+                continue
+            except Exception as exc:
+                await self._retry_or_give_up(delivery, started, envelope, exc)
+                return
+            await self._commit(delivery, outcome)
+            return
+
+    async def _early_dead_letter(
+        self, delivery: Delivery, started: float, capped: bool
+    ) -> Outcome | None:
         if delivery.fields is None:
             detail = "entry was trimmed from the stream while still pending"
             return self._dead_letter(delivery, started, TRIMMED, detail, None)
-        if delivery.count > self.settings.max_deliveries:
+        if capped and delivery.count > self.settings.max_deliveries:
             last_error = await self.reclaimer.last_error(self._event_id(delivery, None))
             detail = f"delivered {delivery.count} times; last error: {last_error or 'worker lost'}"
             return self._dead_letter(delivery, started, MAX_DELIVERIES, detail, None)
