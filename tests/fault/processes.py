@@ -9,6 +9,7 @@ on exit, so a failing test never leaves workers behind. Usable by any test tier 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import os
 import random
@@ -312,6 +313,23 @@ class Fleet:
     def tracebacks(self) -> list[str]:
         """Log files holding a Python traceback (a crash or an unhandled task error)."""
         return [w.log_path.name for w in self.workers if "Traceback" in w.log_text()]
+
+    async def supervise(self, stop: asyncio.Event, interval_s: float = 0.1) -> int:
+        """Restart workers that exit on their own, as an orchestrator would, until ``stop``.
+
+        Returns how many restarts it made.
+        """
+        handled: set[int] = set()
+        restarts = 0
+        while not stop.is_set():
+            for worker in self.crashed():
+                if id(worker) not in handled:
+                    handled.add(id(worker))
+                    self.replace(worker)
+                    restarts += 1
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=interval_s)
+        return restarts
 
     def stop_all(self, grace_s: float = 10.0) -> None:
         for worker in self.live:

@@ -5,6 +5,8 @@
 events whose ``event_id`` or text contains ``FAULT_MARKER`` misbehave as ``FAULT_MODE`` says:
 
 * ``fail``: the handler raises on every delivery (a poison event);
+* ``crash``: the process dies on the spot (``os._exit(70)``, as a segfault or an OOM kill would),
+  on every delivery;
 * ``hold``: on the first delivery the handler logs ``fault_holding`` (with the event id and pid)
   and waits up to ``FAULT_HOLD_S`` seconds: a stuck LLM call. Later deliveries are handled
   normally. With ``FAULT_HOLD_STUBBORN=1`` the hold ignores being cancelled (the runtime abandons
@@ -83,6 +85,9 @@ class RiggedStage:
         if self.rig.slow_s:
             await asyncio.sleep(self.rig.slow_s)
         if self.rig.marks(envelope):
+            if self.rig.mode == "crash":
+                log.info("fault_crashing", event_id=envelope.event_id, delivery=delivery.count)
+                os._exit(70)
             if self.rig.mode == "fail":
                 log.info("fault_failing", event_id=envelope.event_id, delivery=delivery.count)
                 raise RiggedError(f"rigged failure of {envelope.event_id}")
