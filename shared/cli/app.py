@@ -12,7 +12,18 @@ import typer
 
 from shared.errors import BatonError
 
-COMMAND_MODULES = ("up", "worker", "post", "status", "tail", "runs", "escalations", "dlq", "acl")
+COMMAND_MODULES = (
+    "up",
+    "worker",
+    "post",
+    "status",
+    "tail",
+    "runs",
+    "escalations",
+    "dlq",
+    "acl",
+    "bench",
+)
 
 app = typer.Typer(
     name="baton",
