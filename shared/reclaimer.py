@@ -41,6 +41,7 @@ class Reclaimer:
         self._redis = redis
         self._settings = worker.settings
         self._claim_own = redis.register_script(load_lua("claim_own.lua"))
+        self._forget_consumer = redis.register_script(load_lua("forget_consumer.lua"))
         self._heartbeat_key = worker.keys.heartbeat(worker.group, worker.consumer)
         self._started_at = time.time()
 
@@ -170,8 +171,9 @@ class Reclaimer:
                 continue
             if await self._redis.exists(w.keys.heartbeat(w.group, name)):
                 continue
-            await self._redis.xgroup_delconsumer(w.stream, w.group, name)
-            log.info("departed_consumer_removed", consumer=name, group=w.group)
+            # Atomic with its own pending check: it may have read entries since XINFO.
+            if await self._forget_consumer(keys=[w.stream], args=[w.group, name]):
+                log.info("departed_consumer_removed", consumer=name, group=w.group)
 
     async def last_error(self, event_id: str) -> str | None:
         try:
