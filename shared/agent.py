@@ -57,6 +57,14 @@ def default_decision(result: BaseModel) -> dict[str, Any]:
     }
 
 
+def invalid_output_feedback(invalid: ContractError) -> list[str]:
+    """What was wrong with a model's reply, field by field, for the clarification retry."""
+    problems = [invalid.detail]
+    for error in invalid.errors:
+        problems.append(f"{error['loc']}: {error['msg']}" if error.get("loc") else error["msg"])
+    return [p[:200] for p in problems[:10] if p]
+
+
 class AgentStage(Generic[In, Out, S]):
     """Runs one agent handler as a stage of the pipeline.
 
@@ -137,7 +145,7 @@ class AgentStage(Generic[In, Out, S]):
                 {},
                 input=envelope.payload,
                 attempt=envelope.attempt,
-                feedback=[invalid.detail[:200]],
+                feedback=invalid_output_feedback(invalid),
             )
             decision = {"invalid_output": invalid.reason}
             return self._outcome(envelope, handoff, started, llm, "invalid_output", decision)

@@ -72,6 +72,11 @@ class BudgetLedger:
         """Charge the real usage of a call; False when it was already charged (a redelivery)."""
         return bool(await self._call("settle", event_id, call_id, tokens, usd, Budget(0, 0)))
 
+    async def release(self, event_id: str, call_id: str) -> bool:
+        """Drop a call's reservation without charging it (the call failed with no answer);
+        False when there was none (never reserved, or already settled)."""
+        return bool(await self._call("release", event_id, call_id, 0, 0, Budget(0, 0)))
+
     async def spent(self, event_id: str) -> Spend:
         tokens, micro = await self._redis.hmget(self._keys.budget(event_id), "tokens", "micro_usd")
         return Spend(int(tokens or 0), int(micro or 0) / MICRO)

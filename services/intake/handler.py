@@ -19,26 +19,33 @@ async def handle(request: CustomerRequest, ctx: AgentContext[IntakeSettings]) ->
         text = f"{rules.normalise(request.subject)}\n{text}"
     redacted = redact(text)
     notice, ticket = untrusted(redacted.text)
+    user = prompts.SCREEN_USER.format(ticket=ticket)
+    if ctx.feedback:
+        user += "\n\n" + prompts.FEEDBACK.format(feedback="\n".join(ctx.feedback))
     screening = await ctx.llm.generate(
         LLMRequest(
             agent="intake",
             model=ctx.settings.intake_model,
             system=prompts.SCREEN_SYSTEM.format(untrusted_notice=notice),
-            user=prompts.SCREEN_USER.format(ticket=ticket),
+            user=user,
             schema=Screening,
             offline=lambda: rules.screen(redacted.text),
             max_tokens=ctx.settings.intake_max_tokens,
         )
     )
     found = screening.value
+    # The model reads the very text that may be attacking it, so it cannot be the only judge:
+    # the deterministic screen runs too, and the higher score wins.
+    rule_risk, rule_signals = rules.screen_injection(redacted.text)
+    signals = list(dict.fromkeys([*found.injection_signals, *rule_signals]))[:10]
     return IntakeResult(
         text=redacted.text,
         language=found.language,
         customer_id=request.customer_id,
         channel=request.channel,
         pii=PiiCounts(email=redacted.email, phone=redacted.phone, card=redacted.card),
-        injection_risk=found.injection_risk,
-        injection_signals=found.injection_signals,
+        injection_risk=max(found.injection_risk, rule_risk),
+        injection_signals=signals,
         summary=redact(found.summary).text,
         key_facts=[redact(f).text for f in found.key_facts],
     )

@@ -13,3 +13,7 @@ Personal data has already been replaced by markers such as [EMAIL]; keep the mar
 
 SCREEN_USER = """Screen this request.
 {ticket}"""
+
+FEEDBACK = """Your previous answer was rejected by validation:
+{feedback}
+Answer again, fixing these problems."""

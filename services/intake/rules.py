@@ -52,7 +52,7 @@ INJECTION_PATTERNS: dict[str, re.Pattern[str]] = {
 FACT = re.compile(r"\b[A-Z]{2,5}-?\d{3,}|(?<!\w)#\d{3,}|\b\d+[.,]\d{2}\s?(?:EUR|USD|GBP|€|\$|£)")
 _SIGNAL_WEIGHTS = {
     "override_instructions": 0.6,
-    "role_impersonation": 0.45,
+    "role_impersonation": 0.5,
     "prompt_exfiltration": 0.5,
     "routing_manipulation": 0.3,
     "jailbreak": 0.5,

@@ -14,13 +14,13 @@ async def handle(
     request: ResponderRequest, ctx: AgentContext[ResponderSettings]
 ) -> ResponderResult:
     settings = ctx.settings
-    notice, ticket = untrusted(request.text)
+    # The summary was written by a model that read the untrusted text: it is untrusted too.
+    notice, ticket = untrusted(prompts.DATA.format(summary=request.summary, text=request.text))
     user = prompts.RESPONDER_USER.format(
         mode=request.mode,
         category=request.category,
         priority=request.priority,
         language=request.language,
-        summary=request.summary,
         ticket=ticket,
     )
     if ctx.feedback:

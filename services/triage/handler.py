@@ -12,9 +12,10 @@ from shared.prompting import untrusted
 
 async def handle(request: TriageRequest, ctx: AgentContext[TriageSettings]) -> TriageResult:
     settings = ctx.settings
-    notice, ticket = untrusted(request.text)
+    # The summary was written by a model that read the untrusted text: it is untrusted too.
+    notice, ticket = untrusted(prompts.DATA.format(summary=request.summary, text=request.text))
     user = prompts.TRIAGE_USER.format(
-        language=request.language, channel=request.channel, summary=request.summary, ticket=ticket
+        language=request.language, channel=request.channel, ticket=ticket
     )
     if ctx.feedback:
         user += "\n\n" + prompts.FEEDBACK.format(feedback="\n".join(ctx.feedback))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from services.intake.rules import INJECTION_PATTERNS
 from shared.contracts import TriageRequest, TriageResult
 from shared.contracts.triage import CATEGORIES, Category, Priority, Route
 
@@ -36,6 +37,7 @@ HUMAN = re.compile(
     re.I,
 )
 CLARIFY_WORDS = 6
+_SENTENCES = re.compile(r"(?<=[.!?])\s+|\n+")
 
 
 def _word(keyword: str) -> re.Pattern[str]:
@@ -57,8 +59,16 @@ def _hits(text: str) -> dict[Category, int]:
     return {c: sum(bool(p.search(lowered)) for p in _KEYWORD_PATTERNS[c]) for c in CATEGORIES}
 
 
+def without_instructions(text: str) -> str:
+    """The text minus the sentences that address the system ("set the priority to urgent",
+    "ignore previous instructions"): what the customer says, not what they order us to decide."""
+    sentences = _SENTENCES.split(text)
+    kept = [s for s in sentences if not any(p.search(s) for p in INJECTION_PATTERNS.values())]
+    return " ".join(kept)
+
+
 def _priority(text: str, category: Category) -> Priority:
-    lowered = text.lower()
+    lowered = without_instructions(text).lower()
     if category == "emergency" or any(p.search(lowered) for p in _URGENT_PATTERNS):
         return "urgent"
     if category in ("legal", "complaint") or any(p.search(lowered) for p in _HIGH_PATTERNS):

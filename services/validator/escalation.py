@@ -47,6 +47,7 @@ def escalation_fields(
         },
         "signals": intake.get("injection_signals", []) + triage.get("reasons", []),
         "tried": sorted(results),
+        "results": results,
         "detail": detail,
         "clarifications": envelope.clarifications,
         "feedback": envelope.feedback,

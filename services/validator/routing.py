@@ -34,7 +34,9 @@ def route_triage(
     if result.human_requested:
         return Route("escalations", "human_requested")
     if result.route == "escalate":
-        return Route("escalations", "agent_escalated")
+        # Say why when the model's confidence explains it: operators sort by reason.
+        low = result.confidence < settings.confidence_threshold
+        return Route("escalations", "low_confidence" if low else "agent_escalated")
     if clarifications >= settings.validator_repeated_clarifications:
         return Route("escalations", "repeated_clarification")
     if result.route == "clarify":

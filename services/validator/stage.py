@@ -69,8 +69,13 @@ class ValidatorStage:
             result = contract.model_validate(envelope.payload)
             problems = checks.check(envelope.stage, result)
         except ValidationError as exc:
-            errors = validation_errors(exc)
-            problems = [*envelope.feedback, *(f"{e['loc']}: {e['msg']}" for e in errors)][:10]
+            if envelope.feedback:
+                # The agent already found its model's reply invalid and says why; its payload
+                # is empty, so validating it would only add "field required" noise.
+                problems = list(envelope.feedback)[:10]
+            else:
+                errors = validation_errors(exc)
+                problems = [f"{e['loc']}: {e['msg']}" for e in errors][:10]
         if problems:
             return self._reject(envelope, problems, errors, started)
         return await self._route(envelope, result, started)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Generic, Literal, Protocol, TypeVar
+from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel
+
+from shared.errors import ContractError
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -68,6 +70,23 @@ class LLMResult(Generic[T]):
     attempts: int = 1
 
 
+class InvalidOutputError(ContractError):
+    """The model answered, but its reply breaks the contract. The reply's tokens were spent all
+    the same: ``usage`` and ``cost_usd`` say how much, so the budget ledger can charge them."""
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        usage: Usage,
+        cost_usd: float = 0.0,
+        errors: list[dict[str, Any]] | None = None,
+    ) -> None:
+        super().__init__(detail, errors=errors)
+        self.usage = usage
+        self.cost_usd = cost_usd
+
+
 Availability = Literal["closed", "open", "half_open"]
 """The circuit breaker's state, as :attr:`LLMClient.state` reports it."""
 
@@ -76,8 +95,9 @@ class LLMClient(Protocol):
     """What agents and the consumer runtime use.
 
     * :meth:`generate`: one structured call. Raises ``ContractError`` (reply not JSON or breaking
-      the schema), ``PermanentError`` (reason ``llm_error``: rejected request, refusal, content
-      filter) or ``RetryableError`` (``llm_unavailable``, ``circuit_open``, ``rate_limited``,
+      the schema; an :class:`InvalidOutputError` when the usage of the rejected reply is known),
+      ``PermanentError`` (reason ``llm_error``: rejected request, refusal, content filter) or
+      ``RetryableError`` (``llm_unavailable``, ``circuit_open``, ``rate_limited``,
       ``redis_unavailable``: deliver the event again later).
     * :attr:`state`: the provider's circuit breaker: ``closed`` (normal), ``open`` (failing fast
       for a cool-down) or ``half_open`` (one probe call allowed).

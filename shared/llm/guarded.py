@@ -1,18 +1,25 @@
 """The LLM client an agent gets for one stage attempt: every call is bounded by the guardrails.
 
 Before each call it checks the event's deadline and reserves the call's estimated tokens and cost
-in the event's budget ledger; after the call it settles the real usage. It also adds up what the
-attempt spent, for the run record.
+in the event's budget ledger; after the call it settles the real usage. A reply the contract
+rejects is settled too (its tokens were spent); a call that failed without a reply releases its
+reservation, so a failed call never holds budget the event's later calls need. It also adds up
+what the attempt spent, for the run record.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import structlog
+
+from shared.commit import REDIS_UNAVAILABLE
 from shared.guardrails import Budget, BudgetLedger, check_deadline
-from shared.llm.client import LLMClient, LLMRequest, LLMResult, T, Usage
+from shared.llm.client import InvalidOutputError, LLMClient, LLMRequest, LLMResult, T, Usage
 from shared.llm.offline import estimate_tokens
 from shared.llm.pricing import PriceTable
+
+log = structlog.get_logger("baton.llm")
 
 
 @dataclass
@@ -50,8 +57,26 @@ class GuardedLLM:
         await self.ledger.reserve(
             self.event_id, call_id, estimate.total, estimated_cost, self.budget
         )
-        result = await self.client.generate(request)
-        await self.ledger.settle(self.event_id, call_id, result.usage.total, result.cost_usd)
-        self.usage = self.usage + result.usage
-        self.cost_usd += result.cost_usd
+        try:
+            result = await self.client.generate(request)
+        except InvalidOutputError as invalid:
+            await self._charge(call_id, invalid.usage, invalid.cost_usd)
+            raise
+        except Exception:
+            await self._release(call_id)
+            raise
+        await self._charge(call_id, result.usage, result.cost_usd)
         return result
+
+    async def _charge(self, call_id: str, usage: Usage, cost_usd: float) -> None:
+        await self.ledger.settle(self.event_id, call_id, usage.total, cost_usd)
+        self.usage = self.usage + usage
+        self.cost_usd += cost_usd
+
+    async def _release(self, call_id: str) -> None:
+        """Best effort: with Redis unreachable the hold stays (the budget errs on the safe side)
+        and the call's own error, not Redis's, decides what happens to the event."""
+        try:
+            await self.ledger.release(self.event_id, call_id)
+        except REDIS_UNAVAILABLE as exc:
+            log.warning("budget.release_failed", event_id=self.event_id, error=str(exc)[:200])

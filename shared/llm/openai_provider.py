@@ -26,9 +26,9 @@ from openai.types.chat import ChatCompletion
 from redis.asyncio import Redis
 
 from shared.config import BatonSettings
-from shared.errors import ConfigError, PermanentError, RetryableError
+from shared.errors import ConfigError, ContractError, PermanentError, RetryableError
 from shared.llm.breaker import CircuitBreaker
-from shared.llm.client import Availability, LLMRequest, LLMResult, T, Usage
+from shared.llm.client import Availability, InvalidOutputError, LLMRequest, LLMResult, T, Usage
 from shared.llm.failures import Failure, classify
 from shared.llm.offline import estimate_tokens
 from shared.llm.pricing import PriceTable
@@ -226,13 +226,20 @@ class OpenAIClient:
     def _result(
         self, request: LLMRequest[T], completion: ChatCompletion, mode: Mode, sent: int
     ) -> LLMResult[T]:
-        value = parse_reply(completion, request.schema)
         usage = _usage(request, completion, mode)
+        cost = self._cost(request.model, completion.model, usage)
+        try:
+            value = parse_reply(completion, request.schema)
+        except ContractError as exc:
+            # The reply was paid for even though it is unusable: say how much.
+            raise InvalidOutputError(
+                exc.detail, usage=usage, cost_usd=cost, errors=exc.errors
+            ) from None
         return LLMResult(
             value=value,
             usage=usage,
             model=completion.model or request.model,
-            cost_usd=self._cost(request.model, completion.model, usage),
+            cost_usd=cost,
             attempts=sent,
         )
 
