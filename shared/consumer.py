@@ -66,6 +66,8 @@ class Worker:
         self._alone = asyncio.Lock()
         self._waiting_alone: set[str] = set()
         self._settling = asyncio.Event()  # set when an entry finishes or starts waiting its turn
+        self._nobody_alone = asyncio.Event()  # cleared while an entry runs alone
+        self._nobody_alone.set()
         self._slot_freed = asyncio.Event()
         self.committer = Committer(
             redis,
@@ -213,6 +215,8 @@ class Worker:
         if delivery.fields is not None and delivery.count >= max(2, self.settings.max_deliveries):
             await self._process_alone(delivery)
         else:
+            # Read (or reclaimed) while an entry runs alone: start once it is done.
+            await self._nobody_alone.wait()
             await self._attempt(delivery)
 
     async def _process_alone(self, delivery: Delivery) -> None:
@@ -230,11 +234,15 @@ class Worker:
             async with self._alone:
                 self._waiting_alone.discard(delivery.entry_id)
                 await self._others_finished(delivery.entry_id)
-                first = await self._mark_alone(delivery)
-                if first:
-                    log.warning("last_chance_alone", entry_id=delivery.entry_id,
-                                delivery=delivery.count)  # fmt: skip
-                await self._attempt(delivery, capped=not first)
+                self._nobody_alone.clear()
+                try:
+                    first = await self._mark_alone(delivery)
+                    if first:
+                        log.warning("last_chance_alone", entry_id=delivery.entry_id,
+                                    delivery=delivery.count)  # fmt: skip
+                    await self._attempt(delivery, capped=not first)
+                finally:
+                    self._nobody_alone.set()
         finally:
             self._waiting_alone.discard(delivery.entry_id)
 

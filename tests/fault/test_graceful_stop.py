@@ -12,8 +12,7 @@ from redis.asyncio import Redis
 from shared.keys import SERVICES, Keys
 from tests.audit import publish_figures, settled
 from tests.fault.load import Producer
-from tests.fault.processes import FAULT_ENV, Fleet, WorkerProcess, rigged
-from tests.helpers import wait_for
+from tests.fault.processes import FAULT_ENV, Fleet, WorkerProcess, rigged, wait_any_logged
 
 pytestmark = [pytest.mark.fault, pytest.mark.timeout(150)]
 
@@ -45,25 +44,20 @@ async def test_sigterm_under_load_exits_zero_within_grace_and_loses_nothing(
     hanging = ["hang-1", "hang-2", "hang-3", "hang-4"]
     for event_id in hanging:
         await producer.post(event_id)
-    # Both triage replicas must hold a hanging event, so whichever is stopped has one.
-    triage = fleet.of("triage")
-
-    async def both_triage_hang() -> bool:
-        return all(w.logged("fault_holding") for w in triage)
-
-    await wait_for(both_triage_hang, timeout=30)
+    # The triage replica to stop is one holding a hanging event.
+    hung, _ = await wait_any_logged(fleet.of("triage"), "fault_holding", timeout=30)
     exits: dict[str, tuple[int | None, float]] = {}
     drained: dict[str, int] = {}
     try:
         for service in ("triage", "intake", "responder", "validator"):
-            worker = fleet.of(service)[0]
+            worker = hung if service == "triage" else fleet.of(service)[0]
             exits[service] = await stop_and_time(worker)
             drained[service] = sum(r["inflight"] for r in worker.logged("draining"))
             fleet.replace(worker)
     finally:
         stop.set()
         await posting
-    report = await settled(client, keys, [*producer.acknowledged], timeout=90)
+    report = await settled(client, keys, producer.acknowledged, timeout=90)
 
     publish_figures(
         "graceful_stop",

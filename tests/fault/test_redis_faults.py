@@ -23,7 +23,8 @@ pytestmark = [pytest.mark.fault, pytest.mark.timeout(180)]
 
 RATE_PER_S = 200
 # Log events with which a worker reports that Redis is away (and that it is waiting it out).
-OUTAGE_EVENTS = ("read_failed", "upkeep_failed", "commit_retry", "redis_unavailable")
+OUTAGE_EVENTS = ("read_failed", "upkeep_failed", "commit_retry", "redis_unavailable",
+                 "stage_waiting_for_redis")  # fmt: skip
 
 
 async def finished(redis: Redis, keys: Keys) -> int:
