@@ -59,6 +59,9 @@ def decode_submission(fields: Fields, entry_id: str, max_bytes: int) -> Envelope
             raw=raw.decode("utf-8"),
             event_id=event_id,
         ) from exc
+    # The entry id's timestamp is the time Redis accepted the post: stable across redeliveries,
+    # so time spent waiting in the intake backlog counts against the event's deadline.
+    posted_at = int(entry_id.split("-", 1)[0]) / 1000
     now = time.time()
     return Envelope(
         event_id=request.event_id or fallback_id,
@@ -66,7 +69,7 @@ def decode_submission(fields: Fields, entry_id: str, max_bytes: int) -> Envelope
         payload=request.model_dump(mode="json", exclude_none=True),
         budget_tokens=request.budget_tokens,
         budget_usd=request.budget_usd,
-        created_at=now,
+        created_at=posted_at,
         produced_at=now,
     )
 
