@@ -94,6 +94,13 @@ class AgentStage(Generic[In, Out, S]):
         assert delivery.fields is not None
         return Envelope.from_fields(delivery.fields)
 
+    async def ready(self) -> None:
+        """Wait while the LLM provider's circuit breaker is open."""
+        await self.llm.wait_until_available()
+
+    async def aclose(self) -> None:
+        await self.llm.aclose()
+
     def parse_input(self, envelope: Envelope) -> In:
         try:
             return self.input_type.model_validate(envelope.payload)

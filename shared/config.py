@@ -94,6 +94,9 @@ class BatonSettings(BaseSettings):
     max_hops: int = Field(default=20, ge=2, le=1000, description="publishes per event")
     deadline_s: float = Field(default=600.0, gt=0, description="from intake to a final outcome")
     sensitive_categories: tuple[str, ...] = ("legal", "emergency", "complaint")
+    metrics_port: int | None = Field(
+        default=None, ge=1, le=65535, description="serve Prometheus /metrics here (unset: off)"
+    )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     log_format: Literal["auto", "json", "console"] = "auto"
 

@@ -27,6 +27,7 @@ from shared.deadletter import MAX_DELIVERIES, TRIMMED, dead_letter_outcome
 from shared.delivery import Delivery, as_text
 from shared.envelope import Envelope, Fields
 from shared.errors import ContractError, PermanentError
+from shared.observe import Observer
 from shared.outcome import Outcome
 from shared.reclaimer import Reclaimer
 from shared.runrecord import note_failure
@@ -52,8 +53,16 @@ class Worker:
         reader: a separate client for the blocking XREADGROUP, so it never holds up commits.
     """
 
-    def __init__(self, stage: Stage, settings: BatonSettings, redis: Redis, reader: Redis) -> None:
+    def __init__(
+        self,
+        stage: Stage,
+        settings: BatonSettings,
+        redis: Redis,
+        reader: Redis,
+        observer: Observer | None = None,
+    ) -> None:
         self.stage = stage
+        self.observer = observer or Observer.disabled(stage.service)
         self.settings = settings
         self.keys = settings.keys
         self.group = stage.service
@@ -133,6 +142,7 @@ class Worker:
                 self._slot_freed.clear()
                 await _wait_any(self._slot_freed, stop)
                 continue
+            await self.stage.ready()  # e.g. the LLM breaker is open: events wait in the stream
             try:
                 reply = await self._reader.xreadgroup(
                     self.group,
@@ -273,6 +283,10 @@ class Worker:
                 waits += 1
 
     async def _attempt(self, delivery: Delivery, *, capped: bool = True) -> None:
+        with self.observer.attempt(self.stream, self.consumer, delivery):
+            await self._attempt_observed(delivery, capped=capped)
+
+    async def _attempt_observed(self, delivery: Delivery, *, capped: bool) -> None:
         waits = 0
         while True:
             started = time.time()
@@ -321,6 +335,7 @@ class Worker:
     ) -> None:
         error = f"{type(exc).__name__}: {exc}"[:500]
         event_id = self._event_id(delivery, envelope)
+        self.observer.failed(getattr(exc, "reason", type(exc).__name__))
         if delivery.count >= self.settings.max_deliveries:
             detail = f"failed on all {delivery.count} deliveries; last error: {error}"
             outcome = self._dead_letter(delivery, started, MAX_DELIVERIES, detail, envelope)
@@ -376,9 +391,10 @@ class Worker:
             outcome.step, consumer=self.consumer, entry_id=delivery.entry_id,
             delivery=delivery.count,
         )  # fmt: skip
-        outcome = dataclasses.replace(outcome, step=step)
+        outcome = self.observer.stamp_publishes(dataclasses.replace(outcome, step=step))
         self._committing.add(delivery.entry_id)
         status = await self.committer.commit(delivery.entry_id, outcome)
+        self.observer.committed(outcome, status.name.lower())
         log.info(
             "stage_outcome",
             event_id=outcome.event_id,

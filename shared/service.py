@@ -9,10 +9,12 @@ from collections.abc import Callable
 import structlog
 from redis.asyncio import Redis
 
+from shared.agent import AgentStage
 from shared.config import BatonSettings, load_settings
 from shared.consumer import Worker
 from shared.errors import ConfigError
 from shared.logging import configure_logging
+from shared.observe import Observer
 from shared.redis_client import connect_for
 from shared.stage import Stage
 
@@ -22,16 +24,30 @@ log = structlog.get_logger("baton.service")
 StageFactory = Callable[[BatonSettings, Redis], Stage]
 
 
-async def serve(build_stage: StageFactory, settings: BatonSettings, stop: asyncio.Event) -> None:
-    """Build the stage and run it until ``stop`` is set. The caller owns signals and logging."""
+async def serve(
+    build_stage: StageFactory,
+    settings: BatonSettings,
+    stop: asyncio.Event,
+    observer: Observer | None = None,
+) -> None:
+    """Build the stage and run it until ``stop`` is set. The caller owns signals and logging.
+
+    Tracing and metrics come from ``observer`` (default: the standard ``OTEL_*`` variables and
+    ``BATON_METRICS_PORT``); the stage's LLM calls are traced too.
+    """
     if not settings.redis_url:
         raise ConfigError("REDIS_URL is not set (use `baton up`, which starts a Redis for you)")
     redis = connect_for(settings, max_connections=min(settings.concurrency + 8, 256))
     reader = connect_for(settings, max_connections=2, block_ms=settings.block_ms)
+    stage = build_stage(settings, redis)
+    observer = observer or Observer.from_env(stage.service, settings.metrics_port)
+    if isinstance(stage, AgentStage):
+        stage.llm = observer.instrument(stage.llm, stage.service)
     try:
-        stage = build_stage(settings, redis)
-        await Worker(stage, settings, redis, reader).run(stop)
+        await Worker(stage, settings, redis, reader, observer).run(stop)
     finally:
+        await stage.aclose()
+        observer.tracing.shutdown()
         await reader.aclose()
         await redis.aclose()
 

@@ -25,6 +25,15 @@ class Stage(Protocol):
         """Parse the entry. Raise :class:`shared.errors.ContractError` for anything malformed."""
         ...
 
+    async def ready(self) -> None:
+        """Return when the stage can take new events (e.g. its LLM provider's breaker is not
+        open); the runtime awaits it before each read, so events wait in the stream meanwhile."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release what the stage holds (HTTP clients) at shutdown."""
+        ...
+
     async def handle(self, envelope: Envelope, delivery: Delivery) -> Outcome:
         """Decide what the event becomes.
 

@@ -52,6 +52,12 @@ class ValidatorStage:
         assert delivery.fields is not None
         return Envelope.from_fields(delivery.fields)
 
+    async def ready(self) -> None:
+        return None
+
+    async def aclose(self) -> None:
+        return None
+
     async def handle(self, envelope: Envelope, delivery: Delivery) -> Outcome:
         started = time.time()
         stopped = self._guardrail_stop(envelope)

@@ -81,6 +81,12 @@ class RiggedStage:
     def decode(self, delivery: Delivery) -> Envelope:
         return self.inner.decode(delivery)
 
+    async def ready(self) -> None:
+        await self.inner.ready()
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
     async def handle(self, envelope: Envelope, delivery: Delivery) -> Outcome:
         if self.rig.slow_s:
             await asyncio.sleep(self.rig.slow_s)

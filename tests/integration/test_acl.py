@@ -540,6 +540,12 @@ class FailFirstDelivery:
     def decode(self, delivery: Delivery) -> Envelope:
         return self.inner.decode(delivery)
 
+    async def ready(self) -> None:
+        await self.inner.ready()
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
     async def handle(self, envelope: Envelope, delivery: Delivery) -> Outcome:
         if envelope.event_id not in self.failed:
             self.failed.add(envelope.event_id)
@@ -597,6 +603,12 @@ class RejectEverything:
 
     def decode(self, delivery: Delivery) -> Envelope:
         return self.inner.decode(delivery)
+
+    async def ready(self) -> None:
+        await self.inner.ready()
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
 
     async def handle(self, envelope: Envelope, delivery: Delivery) -> Outcome:
         raise PermanentError("triage model returned garbage", reason="llm_error")

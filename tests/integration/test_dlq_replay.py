@@ -29,6 +29,12 @@ class BrokenTriage:
     def decode(self, delivery: Delivery) -> Envelope:
         return self.inner.decode(delivery)
 
+    async def ready(self) -> None:
+        await self.inner.ready()
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
     async def handle(self, envelope: Envelope, delivery: Delivery) -> Outcome:
         raise PermanentError("triage model returned garbage", reason="llm_error")
 

@@ -143,6 +143,12 @@ class CrashesOnceBeforeCommit:
     def decode(self, delivery: Delivery) -> Envelope:
         return self.inner.decode(delivery)
 
+    async def ready(self) -> None:
+        await self.inner.ready()
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
     async def handle(self, envelope: Envelope, delivery: Delivery) -> Outcome:
         outcome = await self.inner.handle(envelope, delivery)
         if not self.crashed:

@@ -1,0 +1,154 @@
+"""Observability around every stage attempt: a trace span, log context and metrics.
+
+The consumer runtime calls it; handlers never do. One :class:`Observer` per process, built at
+start-up from the settings and the standard ``OTEL_*`` variables.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from typing import Any
+
+import structlog
+from opentelemetry import trace
+from opentelemetry.trace import Span
+
+from shared.delivery import Delivery
+from shared.llm.client import Availability, LLMClient, LLMRequest, LLMResult, T
+from shared.metrics import BREAKER_STATES, Metrics
+from shared.outcome import Outcome, Publish
+from shared.tracing import Tracing, current_ids, mark_outcome, record_usage
+
+
+class Observer:
+    def __init__(self, service: str, tracing: Tracing, metrics: Metrics) -> None:
+        self.service = service
+        self.tracing = tracing
+        self.metrics = metrics
+
+    @classmethod
+    def disabled(cls, service: str) -> Observer:
+        """No export, metrics kept in memory: the default for embedded and test workers."""
+        return cls(service, Tracing.from_env(service, env={}), Metrics())
+
+    @classmethod
+    def from_env(cls, service: str, metrics_port: int | None = None) -> Observer:
+        metrics = Metrics()
+        if metrics_port:
+            metrics.serve(metrics_port)
+        return cls(service, Tracing.from_env(service), metrics)
+
+    @contextmanager
+    def attempt(self, stream: str, consumer: str, delivery: Delivery) -> Iterator[Span]:
+        """The span and log context of one stage attempt on one delivery."""
+        traceparent = (delivery.fields or {}).get(b"traceparent")
+        event_id = (delivery.fields or {}).get(b"event_id", b"").decode("utf-8", "replace")
+        gauge = self.metrics.inflight.labels(self.service)
+        gauge.inc()
+        started = time.perf_counter()
+        try:
+            with self.tracing.process(
+                stream, self.service, consumer, delivery.entry_id, traceparent
+            ) as span:
+                ids = current_ids()
+                context: dict[str, Any] = {"stage": self.service, "delivery": delivery.count}
+                if event_id:
+                    context["event_id"] = event_id
+                if ids:
+                    context["trace_id"], context["span_id"] = ids
+                with structlog.contextvars.bound_contextvars(**context):
+                    yield span
+        finally:
+            gauge.dec()
+            self.metrics.duration.labels(self.service).observe(time.perf_counter() - started)
+
+    def stamp_publishes(self, outcome: Outcome) -> Outcome:
+        """A ``send`` span per publish; its context travels in the entry's ``traceparent``."""
+        publishes = []
+        for publish in outcome.publishes:
+            carrier = self.tracing.send_context(publish.stream, outcome.event_id)
+            fields = dict(publish.fields)
+            if carrier:
+                fields[b"traceparent"] = carrier.encode()
+            publishes.append(Publish(publish.stream, fields))
+        return replace(outcome, publishes=publishes)
+
+    def committed(self, outcome: Outcome, commit: str) -> None:
+        """Record a committed outcome on the current span and in the metrics."""
+        span = trace.get_current_span()
+        step = outcome.step
+        structlog.contextvars.bind_contextvars(event_id=outcome.event_id)
+        attributes: dict[str, Any] = {
+            "event_id": outcome.event_id,
+            "outcome": step.outcome,
+            "status": outcome.status,
+            "reason": outcome.reason,
+            "commit": commit,
+        }
+        for key, value in step.decision.items():
+            if isinstance(value, str | int | float | bool):
+                attributes[f"decision.{key}"] = value
+        mark_outcome(
+            span, attributes, error=outcome.reason if step.outcome == "dead_lettered" else None
+        )
+        if outcome.status == "dead_lettered":
+            span.add_event("dead_lettered", {"reason": outcome.reason or ""})
+            self.metrics.dead_letters.labels(self.service, outcome.reason or "").inc()
+        elif outcome.status == "escalated":
+            span.add_event("escalated", {"reason": outcome.reason or ""})
+            self.metrics.escalations.labels(self.service, outcome.reason or "").inc()
+        self.metrics.events.labels(self.service, step.outcome).inc()
+
+    def failed(self, reason: str) -> None:
+        self.metrics.failures.labels(self.service, reason).inc()
+        mark_outcome(trace.get_current_span(), {"failure": reason}, error=reason)
+
+    def instrument(self, client: LLMClient, agent: str) -> LLMClient:
+        return TracedLLM(client, self, agent)
+
+
+class TracedLLM:
+    """An LLM client with a ``chat <model>`` span and metrics around each call."""
+
+    def __init__(self, client: LLMClient, observer: Observer, agent: str) -> None:
+        self.client = client
+        self.observer = observer
+        self.agent = agent
+
+    @property
+    def state(self) -> Availability:
+        return self.client.state
+
+    async def wait_until_available(self) -> None:
+        self.observer.metrics.breaker.labels(self.agent).set(BREAKER_STATES[self.client.state])
+        await self.client.wait_until_available()
+        self.observer.metrics.breaker.labels(self.agent).set(BREAKER_STATES[self.client.state])
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+    async def generate(self, request: LLMRequest[T]) -> LLMResult[T]:
+        metrics = self.observer.metrics
+        provider = "offline" if type(self.client).__name__ == "OfflineLLM" else "openai"
+        started = time.perf_counter()
+        with self.observer.tracing.llm_call(provider, request.model, self.agent) as span:
+            try:
+                result = await self.client.generate(request)
+            except Exception as exc:
+                reason = getattr(exc, "reason", type(exc).__name__)
+                metrics.llm_errors.labels(self.agent, request.model, reason).inc()
+                raise
+            finally:
+                metrics.llm_duration.labels(self.agent, request.model).observe(
+                    time.perf_counter() - started
+                )
+            record_usage(span, result.model, result.usage.input_tokens, result.usage.output_tokens)
+        metrics.llm_tokens.labels(self.agent, result.model, "input").inc(result.usage.input_tokens)
+        metrics.llm_tokens.labels(self.agent, result.model, "output").inc(
+            result.usage.output_tokens
+        )
+        metrics.llm_cost.labels(self.agent, result.model).inc(result.cost_usd)
+        return result
