@@ -6,6 +6,8 @@ start-up from the settings and the standard ``OTEL_*`` variables.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,8 +17,13 @@ from typing import Any
 import structlog
 from opentelemetry import trace
 from opentelemetry.trace import Span
+from redis.asyncio import Redis
+from redis.exceptions import ResponseError
 
+from shared import streamstats
+from shared.commit import REDIS_UNAVAILABLE
 from shared.delivery import Delivery
+from shared.keys import Keys
 from shared.llm.client import Availability, LLMClient, LLMRequest, LLMResult, T
 from shared.metrics import BREAKER_STATES, Metrics
 from shared.outcome import Outcome, Publish
@@ -105,6 +112,15 @@ class Observer:
     def failed(self, reason: str) -> None:
         self.metrics.failures.labels(self.service, reason).inc()
         mark_outcome(trace.get_current_span(), {"failure": reason}, error=reason)
+
+    async def watch_stream(self, redis: Redis, keys: Keys, stream: str, every_s: float) -> None:
+        """Keep the lag, pending and oldest-pending gauges of this service's input current."""
+        while True:
+            with contextlib.suppress(*REDIS_UNAVAILABLE, ResponseError):
+                for state in await streamstats.collect(redis, keys, only=stream):
+                    for group in state.groups:
+                        self.metrics.observe_group(state.key, group)
+            await asyncio.sleep(every_s)
 
     def instrument(self, client: LLMClient, agent: str) -> LLMClient:
         return TracedLLM(client, self, agent)

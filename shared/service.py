@@ -43,9 +43,14 @@ async def serve(
     observer = observer or Observer.from_env(stage.service, settings.metrics_port)
     if isinstance(stage, AgentStage):
         stage.llm = observer.instrument(stage.llm, stage.service)
+    worker = Worker(stage, settings, redis, reader, observer)
+    gauges = asyncio.create_task(
+        observer.watch_stream(redis, settings.keys, worker.stream, settings.reclaim_interval_s)
+    )
     try:
-        await Worker(stage, settings, redis, reader, observer).run(stop)
+        await worker.run(stop)
     finally:
+        gauges.cancel()
         await stage.aclose()
         observer.tracing.shutdown()
         await reader.aclose()

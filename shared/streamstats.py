@@ -69,8 +69,9 @@ def as_json(states: list[StreamState]) -> list[dict[str, Any]]:
     return out
 
 
-async def collect(redis: Redis, keys: Keys) -> list[StreamState]:
-    return [await _stream_state(redis, keys, key) for key in keys.all_streams()]
+async def collect(redis: Redis, keys: Keys, only: str | None = None) -> list[StreamState]:
+    streams = [only] if only else keys.all_streams()
+    return [await _stream_state(redis, keys, key) for key in streams]
 
 
 async def _stream_state(redis: Redis, keys: Keys, key: str) -> StreamState:
