@@ -118,8 +118,18 @@ class Committer:
             while len(batch) < self._settings.max_batch and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             live = [item for item in batch if not item[2].cancelled()]
-            if live:
+            if not live:
+                continue
+            try:
                 await self._flush(live)
+            except Exception as exc:  # the loop must outlive any one batch
+                # Not an outage (those are retried inside): e.g. READONLY after a failover or a
+                # script error. Fail this batch's waiters; their entries stay pending and are
+                # delivered again. Later batches still commit.
+                log.error("commit_failed", error=repr(exc)[:300], entries=len(live))
+                for _, _, future in live:
+                    if not future.done():
+                        future.set_exception(exc)
 
     async def _flush(self, batch: list[tuple[str, Outcome, asyncio.Future[CommitStatus]]]) -> None:
         program = CommitProgram(self._settings.group)

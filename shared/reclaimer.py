@@ -62,6 +62,8 @@ class Reclaimer:
                     await self.remove_departed_consumers()
             except REDIS_UNAVAILABLE as exc:
                 log.warning("upkeep_failed", error=str(exc)[:200])
+            except Exception as exc:  # heartbeat and reclaim must never stop
+                log.error("upkeep_error", error=repr(exc)[:300])
             await asyncio.sleep(self.keepalive_interval_s)
 
     async def beat(self) -> None:
