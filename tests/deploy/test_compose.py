@@ -98,7 +98,7 @@ def test_every_service_is_its_own_redis_user_and_is_traced(compose: dict[str, An
         env = compose["services"][name]["environment"]
         assert env["REDIS_URL"].startswith("${" + USERS[name].url_var + ":?")
         assert env["BATON_PREFIX"].startswith("${BATON_PREFIX:-")
-        assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://jaeger:4317"
+        assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://jaeger:4318"  # OTLP over HTTP
         names.add(env["OTEL_SERVICE_NAME"])
     assert len(names) == len(SERVICES)
     tools = {s: compose["services"][s] for s in ("cli", "demo")}
