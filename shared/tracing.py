@@ -84,9 +84,14 @@ class Tracing:
             "messaging.message.id": entry_id,
         }
         with self.tracer.start_as_current_span(
-            f"process {stream}", context=parent, kind=SpanKind.CONSUMER, links=links,
-            attributes=attributes, record_exception=True, set_status_on_exception=True,
-        ) as span:  # fmt: skip
+            f"process {stream}",
+            context=parent,
+            kind=SpanKind.CONSUMER,
+            links=links,
+            attributes=attributes,
+            record_exception=True,
+            set_status_on_exception=True,
+        ) as span:
             yield span
 
     def send_context(self, stream: str, event_id: str) -> str | None:
@@ -103,6 +108,27 @@ class Tracing:
         }
         with self.tracer.start_as_current_span(
             f"send {stream}", kind=SpanKind.PRODUCER, attributes=attributes
+        ):
+            carrier: dict[str, str] = {}
+            PROPAGATOR.inject(carrier)
+        return carrier.get("traceparent")
+
+    def replay_context(self, stream: str, event_id: str, original: bytes | None) -> str | None:
+        """A new trace for a replayed dead letter, linked to the trace it failed in."""
+        linked = trace.get_current_span(_extract(original)).get_span_context()
+        attributes: dict[str, str | bool] = {
+            "messaging.system": MESSAGING_SYSTEM,
+            "messaging.operation.name": "send",
+            "messaging.destination.name": stream,
+            "baton.event_id": event_id,
+            "baton.replay": True,
+        }
+        with self.tracer.start_as_current_span(
+            f"replay {stream}",
+            context=Context(),
+            kind=SpanKind.PRODUCER,
+            links=[Link(linked)] if linked.is_valid else [],
+            attributes=attributes,
         ):
             carrier: dict[str, str] = {}
             PROPAGATOR.inject(carrier)

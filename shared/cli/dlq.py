@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections import Counter
 from typing import Annotated, Any
 
@@ -15,6 +16,7 @@ from shared.cli import common
 from shared.config import BatonSettings
 from shared.errors import BatonError, ContractError
 from shared.inbox import Inbox, InboxEntry
+from shared.tracing import Tracing
 
 dlq_app = typer.Typer(help="Dead letters: failed events, with their reasons.", no_args_is_help=True)
 
@@ -167,6 +169,7 @@ async def _replay(
     config: BatonSettings, ids: list[str], filters: dict[str, Any], rate: float, dry_run: bool
 ) -> list[dict[str, Any]]:
     redis = common.client(config)
+    tracing = Tracing.from_env("baton-operator")
     report: list[dict[str, Any]] = []
     try:
         inbox = Inbox(redis, config.keys, config.keys.dlq)
@@ -176,15 +179,16 @@ async def _replay(
             if (not ids or e.entry_id in ids or e.event_id in ids) and replay.matches(e, **filters)
         ]
         for entry in chosen:
-            report.append(await _replay_one(inbox, config, entry, dry_run))
+            report.append(await _replay_one(inbox, config, entry, dry_run, tracing))
             await asyncio.sleep(1 / rate)
         return report
     finally:
+        tracing.shutdown()
         await redis.aclose()
 
 
 async def _replay_one(
-    inbox: Inbox, config: BatonSettings, entry: InboxEntry, dry_run: bool
+    inbox: Inbox, config: BatonSettings, entry: InboxEntry, dry_run: bool, tracing: Tracing
 ) -> dict[str, Any]:
     row = {"entry_id": entry.entry_id, "event_id": entry.event_id}
     try:
@@ -193,6 +197,13 @@ async def _replay_one(
         return {**row, "result": "invalid", "note": exc.detail[:200]}
     if dry_run:
         return {**row, "result": "would", "note": f"{plan.note} ({plan.stream})"}
+    traceparent = tracing.replay_context(
+        plan.stream, entry.event_id, entry.fields.get(b"traceparent")
+    )
+    if traceparent:
+        plan = dataclasses.replace(
+            plan, fields={**plan.fields, b"traceparent": traceparent.encode()}
+        )
     done = await inbox.resolve(entry, replay.replay_outcome(plan), config.run_retention_s)
     return {**row, "result": "replayed" if done else "skipped", "note": plan.note}
 

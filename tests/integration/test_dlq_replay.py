@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import sys
+
 import orjson
 from redis.asyncio import Redis
 
@@ -14,6 +17,8 @@ from shared.errors import PermanentError
 from shared.keys import Keys
 from shared.outcome import Outcome
 from shared.stage import Stage
+from tests.fakes.otlp_receiver import OtlpReceiver
+from tests.fault.processes import REPO_ROOT, worker_env
 from tests.helpers import InProcessPipeline, post, stream_entries, wait_for
 from tests.integration.test_escalations_cli import baton
 
@@ -83,3 +88,31 @@ async def test_replay_after_a_fix_answers_each_dead_letter_once(
     code, _ = await baton(url, prefix, "dlq", "purge", "--resolved", "--yes")
     assert code == 0
     assert await redis.xlen(keys.dlq) == 1
+
+
+async def test_a_replayed_dead_letter_starts_a_new_trace_linked_to_the_failed_one(
+    redis_server: EmbeddedRedis, redis: Redis, prefix: str
+) -> None:
+    keys, url = Keys(prefix), redis_server.url
+    async with InProcessPipeline(url, prefix, stages={"triage": broken_triage}):
+        await post(redis, keys, {"text": "I was charged twice", "event_id": "traced-1"})
+
+        async def dead() -> bool:
+            return await redis.xlen(keys.dlq) == 1
+
+        await wait_for(dead)
+    (dead_letter,) = await stream_entries(redis, keys.dlq)
+    failed_trace = dead_letter["traceparent"].decode().split("-")[1]
+    with OtlpReceiver() as receiver:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "shared.cli.app", "dlq", "replay", "--all", cwd=REPO_ROOT,
+            env=worker_env(url, prefix, {"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint}),
+            stdout=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
+        assert await process.wait() == 0
+        (span,) = [s for s in receiver.snapshot() if s.name.startswith("replay ")]
+    assert span.name == f"replay {keys.triage}"
+    assert span.trace_id != failed_trace
+    assert [trace_id for trace_id, _ in span.links] == [failed_trace]
+    republished = (await stream_entries(redis, keys.triage))[-1]
+    assert republished["traceparent"].decode().split("-")[1] == span.trace_id
