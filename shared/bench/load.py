@@ -151,6 +151,7 @@ class Collector:
         self.repeats = 0
         self._cursor: dict[str, bytes | str] = {}
         self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
 
     async def start(self) -> None:
         for stream in self.streams:
@@ -158,7 +159,7 @@ class Collector:
         self._task = asyncio.create_task(self._follow())
 
     async def _follow(self) -> None:
-        while True:
+        while not self._stopping.is_set():  # each read blocks for at most 100 ms
             reply = await read(self.redis, self._cursor, count=2000, block_ms=100)
             mono, wall = time.monotonic(), time.time()
             for stream, entries in reply:
@@ -193,6 +194,19 @@ class Collector:
         return False
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        """Stop following, within a few seconds whatever happens.
+
+        It asks the loop to end rather than cancelling it: a cancel that lands while redis-py's
+        read times out can be turned into a TimeoutError that redis-py retries (Python 3.11),
+        and the task would then never end.
+        """
+        task = self._task
+        if task is None:
+            return
+        self._stopping.set()
+        done, _ = await asyncio.wait({task}, timeout=5)
+        if not done:
+            task.cancel()
+            await asyncio.wait({task}, timeout=2)
+        elif not task.cancelled() and (error := task.exception()) is not None:
+            raise error
