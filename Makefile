@@ -7,7 +7,7 @@ SERVICE ?= triage
 N ?= 2
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-fast lint fmt typecheck check up down scale clean
+.PHONY: help install run test test-fast lint fmt typecheck check up down scale replay bench clean
 
 help: ## list the tasks
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -56,6 +56,12 @@ down: ## docker compose: stop the stack
 
 scale: ## docker compose: run N workers of SERVICE (make scale SERVICE=triage N=4)
 	$(COMPOSE) up -d --no-recreate --scale $(SERVICE)=$(N) $(SERVICE)
+
+bench: install ## benchmark: real services vs the raw Redis ceiling (results in bench-results/)
+	$(BATON) bench $(ARGS)
+
+replay: install ## replay dead letters: make replay ARGS="--reason llm_error --dry-run"
+	$(BATON) dlq replay $(or $(ARGS),--all --dry-run)
 
 clean: ## remove the virtual environment and local state
 	rm -rf $(VENV) .baton .mypy_cache .ruff_cache .pytest_cache
