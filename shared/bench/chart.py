@@ -97,5 +97,6 @@ def _offline_latency(ax: Any, result: dict[str, Any]) -> None:
         positions = [i + (index - 1) * width for i in range(len(labels))]
         ax.bar(positions, series, width, label=key.replace("_ms", ""))
     ax.set_xticks(range(len(labels)), labels, fontsize=8)
-    ax.set_ylabel("ms")
+    ax.set_yscale("log")
+    ax.set_ylabel("ms (log scale)")
     ax.legend()
