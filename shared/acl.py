@@ -48,10 +48,11 @@ TRANSACTION = ("multi", "exec", "discard")
 
 # The worker's own input: consumer.Worker (XGROUP CREATE MKSTREAM, XREADGROUP), reclaimer.Reclaimer
 # (XAUTOCLAIM, XPENDING, XINFO CONSUMERS, XGROUP DELCONSUMER), commit.lua (XACK) and claim_own.lua
-# (XPENDING, XCLAIM, XACK).
+# (XPENDING, XCLAIM, XACK), and the lag gauges of observe.Observer.watch_stream (XLEN,
+# XINFO GROUPS, XPENDING, XINFO CONSUMERS).
 CONSUME = (
     "xreadgroup", "xack", "xclaim", "xautoclaim", "xpending",
-    "xgroup|create", "xgroup|delconsumer", "xinfo|consumers",
+    "xgroup|create", "xgroup|delconsumer", "xinfo|consumers", "xinfo|groups", "xlen",
 )  # fmt: skip
 # Run records: commit.lua (HSET HSETNX RPUSH PEXPIRE HINCRBY), note_failure (HSET EXPIRE),
 # Reclaimer.last_error (HGET).

@@ -100,10 +100,15 @@ class Committer:
         self._keys = keys
         self._stream = stream
         self._settings = settings
+        self._closing = False
         self._script = redis.register_script(load_lua("commit.lua"))
         self._queue: asyncio.Queue[tuple[str, Outcome, asyncio.Future[CommitStatus]]] = (
             asyncio.Queue()
         )
+
+    def close(self) -> None:
+        """Stop retrying commits (shutdown): entries not committed stay pending for peers."""
+        self._closing = True
 
     async def commit(self, entry_id: str, outcome: Outcome) -> CommitStatus:
         """Queue ``outcome`` for the next batch and wait until it is committed (or found stale)."""
@@ -155,6 +160,8 @@ class Committer:
                 result: list[int] = await self._script(keys=program.keys, args=program.args)
                 return result
             except REDIS_UNAVAILABLE as exc:
+                if self._closing:
+                    raise asyncio.CancelledError from exc  # shutting down: stay pending
                 # Safe to repeat: entries the lost attempt did commit now answer STALE.
                 delay = equal_jitter(attempt, base=0.1, cap=5.0)
                 log.warning("commit_retry", error=str(exc)[:200], delay_s=round(delay, 3))

@@ -116,9 +116,14 @@ class Worker:
             await self._read_loop(stop)
             await self._drain()
         finally:
+            self.reclaimer.stop()
+            self.committer.close()
             for task in background:
                 task.cancel()
-            await asyncio.gather(*background, return_exceptions=True)
+            # Bounded: a cancel that lands inside a Redis read can be swallowed by its retries.
+            _, stuck = await asyncio.wait(background, timeout=5)
+            if stuck:
+                log.warning("background_tasks_did_not_stop", tasks=len(stuck))
             await self.reclaimer.farewell()
         log.info("worker_stopped", service=self.group, consumer=self.consumer)
 
@@ -391,7 +396,7 @@ class Worker:
             outcome.step, consumer=self.consumer, entry_id=delivery.entry_id,
             delivery=delivery.count,
         )  # fmt: skip
-        outcome = self.observer.stamp_publishes(dataclasses.replace(outcome, step=step))
+        outcome = self.observer.stamp_publishes(dataclasses.replace(outcome, step=step), delivery)
         self._committing.add(delivery.entry_id)
         status = await self.committer.commit(delivery.entry_id, outcome)
         self.observer.committed(outcome, status.name.lower())

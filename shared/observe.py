@@ -16,7 +16,7 @@ from typing import Any
 
 import structlog
 from opentelemetry import trace
-from opentelemetry.trace import Span
+from opentelemetry.trace import INVALID_SPAN, Span
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
@@ -27,7 +27,14 @@ from shared.keys import Keys
 from shared.llm.client import Availability, LLMClient, LLMRequest, LLMResult, T
 from shared.metrics import BREAKER_STATES, Metrics
 from shared.outcome import Outcome, Publish
-from shared.tracing import Tracing, current_ids, mark_outcome, record_usage
+from shared.tracing import (
+    Tracing,
+    current_ids,
+    ids_of,
+    mark_outcome,
+    passthrough,
+    record_usage,
+)
 
 
 class Observer:
@@ -57,10 +64,8 @@ class Observer:
         gauge.inc()
         started = time.perf_counter()
         try:
-            with self.tracing.process(
-                stream, self.service, consumer, delivery.entry_id, traceparent
-            ) as span:
-                ids = current_ids()
+            with self._span(stream, consumer, delivery, traceparent) as span:
+                ids = current_ids() if self.tracing.enabled else ids_of(traceparent)
                 context: dict[str, Any] = {"stage": self.service, "delivery": delivery.count}
                 if event_id:
                     context["event_id"] = event_id
@@ -72,14 +77,34 @@ class Observer:
             gauge.dec()
             self.metrics.duration.labels(self.service).observe(time.perf_counter() - started)
 
-    def stamp_publishes(self, outcome: Outcome) -> Outcome:
-        """A ``send`` span per publish; its context travels in the entry's ``traceparent``."""
+    @contextmanager
+    def _span(
+        self, stream: str, consumer: str, delivery: Delivery, traceparent: bytes | None
+    ) -> Iterator[Span]:
+        if not self.tracing.enabled:
+            yield INVALID_SPAN
+            return
+        with self.tracing.process(
+            stream, self.service, consumer, delivery.entry_id, traceparent
+        ) as span:
+            yield span
+
+    def stamp_publishes(self, outcome: Outcome, delivery: Delivery) -> Outcome:
+        """A ``send`` span per publish; its context travels in the entry's ``traceparent``.
+
+        With tracing off, the incoming context is passed on unchanged (no spans are made).
+        """
+        incoming = (delivery.fields or {}).get(b"traceparent")
         publishes = []
         for publish in outcome.publishes:
-            carrier = self.tracing.send_context(publish.stream, outcome.event_id)
+            if self.tracing.enabled:
+                carrier = self.tracing.send_context(publish.stream, outcome.event_id)
+                context = carrier.encode() if carrier else None
+            else:
+                context = incoming = passthrough(incoming)
             fields = dict(publish.fields)
-            if carrier:
-                fields[b"traceparent"] = carrier.encode()
+            if context:
+                fields[b"traceparent"] = context
             publishes.append(Publish(publish.stream, fields))
         return replace(outcome, publishes=publishes)
 
@@ -87,6 +112,13 @@ class Observer:
         """Record a committed outcome on the current span and in the metrics."""
         span = trace.get_current_span()
         step = outcome.step
+        self.metrics.events.labels(self.service, step.outcome).inc()
+        if outcome.status == "dead_lettered":
+            self.metrics.dead_letters.labels(self.service, outcome.reason or "").inc()
+        elif outcome.status == "escalated":
+            self.metrics.escalations.labels(self.service, outcome.reason or "").inc()
+        if not span.is_recording():
+            return
         structlog.contextvars.bind_contextvars(event_id=outcome.event_id)
         attributes: dict[str, Any] = {
             "event_id": outcome.event_id,
@@ -103,11 +135,8 @@ class Observer:
         )
         if outcome.status == "dead_lettered":
             span.add_event("dead_lettered", {"reason": outcome.reason or ""})
-            self.metrics.dead_letters.labels(self.service, outcome.reason or "").inc()
         elif outcome.status == "escalated":
             span.add_event("escalated", {"reason": outcome.reason or ""})
-            self.metrics.escalations.labels(self.service, outcome.reason or "").inc()
-        self.metrics.events.labels(self.service, step.outcome).inc()
 
     def failed(self, reason: str) -> None:
         self.metrics.failures.labels(self.service, reason).inc()
@@ -150,7 +179,13 @@ class TracedLLM:
         metrics = self.observer.metrics
         provider = "offline" if type(self.client).__name__ == "OfflineLLM" else "openai"
         started = time.perf_counter()
-        with self.observer.tracing.llm_call(provider, request.model, self.agent) as span:
+        tracing = self.observer.tracing
+        span_context = (
+            tracing.llm_call(provider, request.model, self.agent)
+            if tracing.enabled
+            else contextlib.nullcontext(INVALID_SPAN)
+        )
+        with span_context as span:
             try:
                 result = await self.client.generate(request)
             except Exception as exc:

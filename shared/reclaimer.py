@@ -44,6 +44,7 @@ class Reclaimer:
         self._forget_consumer = redis.register_script(load_lua("forget_consumer.lua"))
         self._heartbeat_key = worker.keys.heartbeat(worker.group, worker.consumer)
         self._started_at = time.time()
+        self._running = True
 
     @property
     def keepalive_interval_s(self) -> float:
@@ -52,7 +53,7 @@ class Reclaimer:
     async def run(self) -> None:
         """Loop until cancelled; Redis outages are logged and waited out."""
         next_reclaim = time.monotonic()
-        while True:
+        while self._running:
             try:
                 await self.beat()
                 await self._keep_alive()
@@ -65,6 +66,10 @@ class Reclaimer:
             except Exception as exc:  # heartbeat and reclaim must never stop
                 log.error("upkeep_error", error=repr(exc)[:300])
             await asyncio.sleep(self.keepalive_interval_s)
+
+    def stop(self) -> None:
+        """End :meth:`run` at its next turn (a cancel alone can be swallowed by a Redis read)."""
+        self._running = False
 
     async def beat(self) -> None:
         """Write the heartbeat that ``baton worker NAME --check`` and ``baton status`` read."""

@@ -38,8 +38,12 @@ def exporter_endpoint(env: Mapping[str, str]) -> str | None:
 class Tracing:
     """A process's tracer. Build it once at start-up (:meth:`from_env`) and pass it down."""
 
-    def __init__(self, provider: TracerProvider, *, capture_content: bool = False) -> None:
+    def __init__(
+        self, provider: TracerProvider, *, capture_content: bool = False, enabled: bool = True
+    ) -> None:
         self.provider = provider
+        self.enabled = enabled
+        """False when nothing is exported: then no spans are made and contexts pass through."""
         self.tracer = provider.get_tracer("baton")
         self.capture_content = capture_content
 
@@ -53,7 +57,8 @@ class Tracing:
         if endpoint:
             provider.add_span_processor(BatchSpanProcessor(_otlp_exporter(endpoint, env)))
         capture = env.get("OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "").lower()
-        return cls(provider, capture_content=capture in ("true", "span_only", "span_and_event"))
+        capture_content = capture in ("true", "span_only", "span_and_event")
+        return cls(provider, capture_content=capture_content, enabled=bool(endpoint))
 
     @classmethod
     def with_processor(cls, service: str, processor: SpanProcessor) -> Tracing:
@@ -163,6 +168,18 @@ def mark_outcome(span: Span, attributes: Mapping[str, Any], error: str | None = 
             span.set_attribute(f"baton.{key}", value)
     if error is not None:
         span.set_status(Status(StatusCode.ERROR, error[:200]))
+
+
+def passthrough(traceparent: bytes | None) -> bytes:
+    """With tracing off: keep the incoming context, or start one, so trace ids still join logs."""
+    if traceparent:
+        return traceparent
+    return f"00-{os.urandom(16).hex()}-{os.urandom(8).hex()}-00".encode()
+
+
+def ids_of(traceparent: bytes | None) -> tuple[str, str] | None:
+    parts = traceparent.decode("ascii", "replace").split("-") if traceparent else []
+    return (parts[1], parts[2]) if len(parts) == 4 else None
 
 
 def current_ids() -> tuple[str, str] | None:
