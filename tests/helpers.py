@@ -12,9 +12,13 @@ from redis.asyncio import Redis
 
 import services
 from shared.config import BatonSettings
-from shared.delivery import as_text
+from shared.delivery import Delivery, as_text
+from shared.envelope import Envelope
+from shared.errors import PermanentError
 from shared.keys import SERVICES, Keys
+from shared.outcome import Outcome
 from shared.service import StageFactory, serve
+from shared.stage import Stage
 
 S = TypeVar("S", bound=BatonSettings)
 
@@ -84,3 +88,53 @@ class InProcessPipeline:
     async def __aexit__(self, *exc: object) -> None:
         self.stop.set()
         await asyncio.wait_for(asyncio.gather(*self.tasks), timeout=30)
+
+
+class DelegatingStage:
+    """A stage that hands everything to ``inner``; a test subclass overrides what it rigs."""
+
+    def __init__(self, inner: Stage) -> None:
+        self.inner = inner
+
+    @property
+    def service(self) -> str:
+        return self.inner.service
+
+    def decode(self, delivery: Delivery) -> Envelope:
+        return self.inner.decode(delivery)
+
+    async def ready(self) -> None:
+        await self.inner.ready()
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+    async def handle(self, envelope: Envelope, delivery: Delivery) -> Outcome:
+        return await self.inner.handle(envelope, delivery)
+
+
+class CrashesOnceBeforeCommit(DelegatingStage):
+    """The first delivery does all its work (the LLM call included), then crashes before its
+    outcome is committed, as a worker killed at the wrong moment would."""
+
+    def __init__(self, inner: Stage) -> None:
+        super().__init__(inner)
+        self.crashed = 0
+
+    async def handle(self, envelope: Envelope, delivery: Delivery) -> Outcome:
+        outcome = await self.inner.handle(envelope, delivery)
+        if not self.crashed:
+            self.crashed += 1
+            raise RuntimeError("crashed after the LLM call, before the commit")
+        return outcome
+
+
+class RejectsEverything(DelegatingStage):
+    """A stage with a bad deploy: every event is dead-lettered as ``llm_error``."""
+
+    async def handle(self, envelope: Envelope, delivery: Delivery) -> Outcome:
+        raise PermanentError("triage model returned garbage", reason="llm_error")
+
+
+def broken_triage(settings: BatonSettings, redis: Redis) -> Stage:
+    return RejectsEverything(services.load("triage").build_stage(settings, redis))

@@ -34,6 +34,7 @@ from shared.envelope import Envelope
 from shared.outcome import Outcome
 from shared.service import run_service
 from shared.stage import Stage
+from tests.helpers import DelegatingStage
 
 log = structlog.get_logger("baton.fault")
 
@@ -67,25 +68,12 @@ class RiggedError(RuntimeError):
     """The rigged failure of a poison event."""
 
 
-class RiggedStage:
+class RiggedStage(DelegatingStage):
     """Wraps a real stage; only marked events (and ``slow_s``) behave differently."""
 
     def __init__(self, inner: Stage, rig: Rig) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.rig = rig
-
-    @property
-    def service(self) -> str:
-        return self.inner.service
-
-    def decode(self, delivery: Delivery) -> Envelope:
-        return self.inner.decode(delivery)
-
-    async def ready(self) -> None:
-        await self.inner.ready()
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
 
     async def handle(self, envelope: Envelope, delivery: Delivery) -> Outcome:
         if self.rig.slow_s:

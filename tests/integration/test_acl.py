@@ -31,14 +31,13 @@ from shared.config import BatonSettings, load_settings
 from shared.delivery import Delivery, as_text
 from shared.embedded import EmbeddedRedis, find_redis_server
 from shared.envelope import Envelope
-from shared.errors import PermanentError
 from shared.guardrails import Budget, BudgetLedger
 from shared.keys import AGENTS, SERVICES, Keys
 from shared.llm.ratelimit import Limit, RateLimiter, rate_keys
 from shared.outcome import Outcome
 from shared.redis_client import connect, connect_for
 from shared.stage import Stage
-from tests.helpers import InProcessPipeline, wait_for
+from tests.helpers import DelegatingStage, InProcessPipeline, broken_triage, wait_for
 from tests.integration.test_escalations_cli import baton
 
 ADMIN = "admin"
@@ -526,25 +525,12 @@ async def test_pipeline_runs_with_each_service_as_its_own_user(acl: AclServer) -
     assert await acl.acl_log() == []
 
 
-class FailFirstDelivery:
+class FailFirstDelivery(DelegatingStage):
     """Wraps a stage: every event fails once (a transient error), then goes through."""
 
     def __init__(self, inner: Stage) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.failed: set[str] = set()
-
-    @property
-    def service(self) -> str:
-        return self.inner.service
-
-    def decode(self, delivery: Delivery) -> Envelope:
-        return self.inner.decode(delivery)
-
-    async def ready(self) -> None:
-        await self.inner.ready()
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
 
     async def handle(self, envelope: Envelope, delivery: Delivery) -> Outcome:
         if envelope.event_id not in self.failed:
@@ -591,33 +577,6 @@ async def test_recovery_paths_run_under_the_service_users(acl: AclServer) -> Non
     assert await acl.acl_log() == []
 
 
-class RejectEverything:
-    """A triage with a bad deploy: every event is dead-lettered."""
-
-    def __init__(self, inner: Stage) -> None:
-        self.inner = inner
-
-    @property
-    def service(self) -> str:
-        return self.inner.service
-
-    def decode(self, delivery: Delivery) -> Envelope:
-        return self.inner.decode(delivery)
-
-    async def ready(self) -> None:
-        await self.inner.ready()
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
-
-    async def handle(self, envelope: Envelope, delivery: Delivery) -> Outcome:
-        raise PermanentError("triage model returned garbage", reason="llm_error")
-
-
-def _broken_triage(settings: BatonSettings, redis: Redis) -> Stage:
-    return RejectEverything(services.load("triage").build_stage(settings, redis))
-
-
 async def test_cli_runs_as_the_operator_and_health_checks_as_each_service(
     acl: AclServer,
 ) -> None:
@@ -632,7 +591,7 @@ async def test_cli_runs_as_the_operator_and_health_checks_as_each_service(
     producer = acl.client("producer")
     body = {"text": "I was charged twice for invoice 7", "event_id": "d-1"}
     async with InProcessPipeline(
-        acl.server.url, k.prefix, stages={"triage": _broken_triage}, per_service=_per_service(acl)
+        acl.server.url, k.prefix, stages={"triage": broken_triage}, per_service=_per_service(acl)
     ):
         await producer.xadd(k.intake, {"payload": orjson.dumps(body)})
 

@@ -8,44 +8,12 @@ import sys
 import orjson
 from redis.asyncio import Redis
 
-import services
-from shared.config import BatonSettings
-from shared.delivery import Delivery
 from shared.embedded import EmbeddedRedis
-from shared.envelope import Envelope
-from shared.errors import PermanentError
 from shared.keys import Keys
-from shared.outcome import Outcome
-from shared.stage import Stage
 from tests.fakes.otlp_receiver import OtlpReceiver
 from tests.fault.processes import REPO_ROOT, worker_env
-from tests.helpers import InProcessPipeline, post, stream_entries, wait_for
+from tests.helpers import InProcessPipeline, broken_triage, post, stream_entries, wait_for
 from tests.integration.test_escalations_cli import baton
-
-
-class BrokenTriage:
-    """A triage with a 'bug': it rejects every event (as a bad deploy would)."""
-
-    service = "triage"
-
-    def __init__(self, inner: Stage) -> None:
-        self.inner = inner
-
-    def decode(self, delivery: Delivery) -> Envelope:
-        return self.inner.decode(delivery)
-
-    async def ready(self) -> None:
-        await self.inner.ready()
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
-
-    async def handle(self, envelope: Envelope, delivery: Delivery) -> Outcome:
-        raise PermanentError("triage model returned garbage", reason="llm_error")
-
-
-def broken_triage(settings: BatonSettings, redis: Redis) -> Stage:
-    return BrokenTriage(services.load("triage").build_stage(settings, redis))
 
 
 async def test_replay_after_a_fix_answers_each_dead_letter_once(

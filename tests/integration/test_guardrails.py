@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import importlib
 import time
-from dataclasses import dataclass
 from typing import Any, cast
 
 import orjson
@@ -19,16 +18,21 @@ from services.validator.escalation import SUGGESTED_ACTIONS
 from shared.agent import AgentStage
 from shared.config import BatonSettings
 from shared.contracts import ResponderRequest, TriageRequest
-from shared.delivery import Delivery
 from shared.embedded import EmbeddedRedis
 from shared.envelope import Envelope
 from shared.guardrails import Budget, BudgetLedger, GuardrailError, fingerprint
 from shared.keys import Keys
-from shared.outcome import Outcome
 from shared.runrecord import load_run
 from shared.service import StageFactory
 from shared.stage import Stage
-from tests.helpers import InProcessPipeline, post, stream_entries, terminal_count, wait_for
+from tests.helpers import (
+    CrashesOnceBeforeCommit,
+    InProcessPipeline,
+    post,
+    stream_entries,
+    terminal_count,
+    wait_for,
+)
 from tests.integration.harness import (
     INTAKE_RESULT,
     RESPONDER_REQUEST,
@@ -127,34 +131,6 @@ async def test_ledger_refuses_what_the_budget_cannot_cover_and_releases_failed_c
     assert await ledger.release("e-full", "intake:0:0") is False
     await ledger.reserve("e-full", "triage:0:0", 400, 0.0, budget)  # room again
     assert (await ledger.spent("e-full")).tokens == 0
-
-
-@dataclass
-class CrashesOnceBeforeCommit:
-    """An agent stage whose first delivery makes its LLM call, then dies before the commit."""
-
-    inner: Stage
-    crashed: int = 0
-
-    @property
-    def service(self) -> str:
-        return self.inner.service
-
-    def decode(self, delivery: Delivery) -> Envelope:
-        return self.inner.decode(delivery)
-
-    async def ready(self) -> None:
-        await self.inner.ready()
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
-
-    async def handle(self, envelope: Envelope, delivery: Delivery) -> Outcome:
-        outcome = await self.inner.handle(envelope, delivery)
-        if not self.crashed:
-            self.crashed += 1
-            raise RuntimeError("crashed after the LLM call, before the commit")
-        return outcome
 
 
 def counted_and_crashing_once(service: str, llm: CountingLLM) -> StageFactory:

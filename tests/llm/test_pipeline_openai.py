@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from typing import Any, cast
 
 import orjson
@@ -18,18 +17,22 @@ import services
 from services.responder import prompts as responder_prompts
 from shared.agent import AgentStage
 from shared.config import BatonSettings
-from shared.delivery import Delivery
 from shared.embedded import EmbeddedRedis
-from shared.envelope import Envelope
 from shared.keys import AGENTS, Keys
 from shared.llm import LLMClient
-from shared.outcome import Outcome
 from shared.runrecord import load_run
 from shared.service import StageFactory
 from shared.stage import Stage
 from tests.fakes.behaviours import Behaviour, Recorded
 from tests.fakes.openai_server import FakeOpenAI
-from tests.helpers import InProcessPipeline, post, stream_entries, terminal_count, wait_for
+from tests.helpers import (
+    CrashesOnceBeforeCommit,
+    InProcessPipeline,
+    post,
+    stream_entries,
+    terminal_count,
+    wait_for,
+)
 from tests.llm.conftest import API_KEY, FAST_LLM
 
 TICKET = "My invoice INV-20391 is wrong, I was charged twice for the same month"
@@ -69,7 +72,7 @@ async def pipeline(
     prefix: str,
     fake: FakeOpenAI,
     *,
-    crash_once: list[FailsOnceBeforeCommit] | None = None,
+    crash_once: list[CrashesOnceBeforeCommit] | None = None,
     **overrides: Any,
 ) -> AsyncIterator[InProcessPipeline]:
     """The four services, the agents on the openai provider pointed at ``fake``.
@@ -404,38 +407,9 @@ async def test_usd_budget_running_out_escalates_before_the_expensive_model_is_ca
     assert "$0.0050" in packet["detail"]
 
 
-@dataclass
-class FailsOnceBeforeCommit:
-    """A stage whose first delivery does all its work (the LLM call included) and then crashes
-    before its outcome is committed, as a worker killed at the wrong moment would."""
-
-    inner: Stage
-    crashed: int = 0
-
-    @property
-    def service(self) -> str:
-        return self.inner.service
-
-    def decode(self, delivery: Delivery) -> Envelope:
-        return self.inner.decode(delivery)
-
-    async def ready(self) -> None:
-        await self.inner.ready()
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
-
-    async def handle(self, envelope: Envelope, delivery: Delivery) -> Outcome:
-        outcome = await self.inner.handle(envelope, delivery)
-        if not self.crashed:
-            self.crashed += 1
-            raise RuntimeError("crashed after the LLM call, before the commit")
-        return outcome
-
-
-def crashing_once(build: StageFactory, stages: list[FailsOnceBeforeCommit]) -> StageFactory:
+def crashing_once(build: StageFactory, stages: list[CrashesOnceBeforeCommit]) -> StageFactory:
     def wrapped(settings: BatonSettings, redis: Redis) -> Stage:
-        stage = FailsOnceBeforeCommit(build(settings, redis))
+        stage = CrashesOnceBeforeCommit(build(settings, redis))
         stages.append(stage)
         return stage
 
@@ -447,7 +421,7 @@ async def test_redelivered_stage_repeating_its_llm_call_is_not_charged_twice(
 ) -> None:
     keys = Keys(prefix)
     answer_every_agent(fake)
-    wrapped: list[FailsOnceBeforeCommit] = []
+    wrapped: list[CrashesOnceBeforeCommit] = []
     async with pipeline(redis_server.url, prefix, fake, crash_once=wrapped):
         await post(redis, keys, {"text": TICKET, "event_id": "oa-redeliver"})
         await finish(redis, keys)
