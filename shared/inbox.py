@@ -12,12 +12,12 @@ from typing import Any, cast
 
 import orjson
 from redis.asyncio import Redis
-from redis.exceptions import ResponseError
 
 from shared.commit import CommitProgram, CommitStatus, load_lua, outcome_ops
 from shared.delivery import as_text
 from shared.keys import Keys
 from shared.outcome import Outcome
+from shared.redis_client import ensure_group
 
 GROUP = "operators"
 CONSUMER = "cli"
@@ -48,7 +48,7 @@ class Inbox:
 
     async def open_entries(self) -> list[InboxEntry]:
         """Every entry not yet resolved, oldest first."""
-        await self._ensure_group()
+        await ensure_group(self.redis, self.stream, GROUP)
         while True:  # move everything new into the group's pending list
             reply = await self.redis.xreadgroup(GROUP, CONSUMER, {self.stream: ">"}, count=1000)
             if not reply:
@@ -85,13 +85,6 @@ class Inbox:
         script = self.redis.register_script(load_lua("commit.lua"))
         (status,) = await script(keys=program.keys, args=program.args)
         return CommitStatus(int(status)) is CommitStatus.COMMITTED
-
-    async def _ensure_group(self) -> None:
-        try:
-            await self.redis.xgroup_create(self.stream, GROUP, id="0", mkstream=True)
-        except ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
 
 
 def _entry(

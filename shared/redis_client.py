@@ -8,6 +8,7 @@ from pydantic import SecretStr
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
+from redis.exceptions import ResponseError
 
 from shared.errors import ConfigError
 
@@ -69,3 +70,13 @@ def connect_for(
         username=settings.redis_username,
         password=settings.redis_password,
     )
+
+
+async def ensure_group(redis: Redis, stream: str, group: str) -> None:
+    """Create ``group`` on ``stream`` from its first entry (events posted early are not skipped),
+    creating the stream if needed; an existing group is left as it is."""
+    try:
+        await redis.xgroup_create(stream, group, id="0", mkstream=True)
+    except ResponseError as exc:
+        if "BUSYGROUP" not in str(exc):
+            raise

@@ -23,10 +23,10 @@ import os
 import signal
 
 from redis.asyncio import Redis
-from redis.exceptions import ResponseError
 
 from shared.bench.streams import Entry, read_group
 from shared.keys import Keys
+from shared.redis_client import ensure_group
 
 HOPS = 6
 ROUTES: dict[str, dict[int, str]] = {
@@ -78,11 +78,7 @@ class RawStage:
         self.reader = Redis.from_url(url, socket_timeout=30)
 
     async def prepare(self) -> None:
-        try:
-            await self.redis.xgroup_create(self.stream, self.group, id="0", mkstream=True)
-        except ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
+        await ensure_group(self.redis, self.stream, self.group)
         await self.redis.set(ready_key(self.prefix, self.stage, os.getpid()), 1, ex=3600)
 
     async def serve(self, stop: asyncio.Event) -> None:
