@@ -30,6 +30,7 @@ from shared.errors import ContractError, PermanentError
 from shared.observe import Observer
 from shared.outcome import Outcome
 from shared.reclaimer import Reclaimer
+from shared.redis_client import ensure_group
 from shared.runrecord import note_failure
 from shared.stage import Stage
 from shared.submission import default_event_id
@@ -98,11 +99,7 @@ class Worker:
 
     async def ensure_group(self) -> None:
         """Create the group from the start of the stream (events posted early are not skipped)."""
-        try:
-            await self._redis.xgroup_create(self.stream, self.group, id="0", mkstream=True)
-        except ResponseError as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
+        await ensure_group(self._redis, self.stream, self.group)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Serve until ``stop`` is set, then shut down gracefully and return."""
@@ -116,16 +113,27 @@ class Worker:
             await self._read_loop(stop)
             await self._drain()
         finally:
-            self.reclaimer.stop()
-            self.committer.close()
-            for task in background:
-                task.cancel()
-            # Bounded: a cancel that lands inside a Redis read can be swallowed by its retries.
-            _, stuck = await asyncio.wait(background, timeout=5)
-            if stuck:
-                log.warning("background_tasks_did_not_stop", tasks=len(stuck))
+            await self._stop_background(*background)
             await self.reclaimer.farewell()
         log.info("worker_stopped", service=self.group, consumer=self.consumer)
+
+    async def _stop_background(
+        self, committer: asyncio.Task[None], upkeep: asyncio.Task[None]
+    ) -> None:
+        """Stop the loops without cancelling them mid-command where possible.
+
+        A cancel that lands while redis-py connects or reads can leave a socket open, or be
+        swallowed by its retries; so the upkeep loop is asked to finish its round, and the
+        committer (idle on its queue once in-flight work has drained) is cancelled. Bounded.
+        """
+        self.reclaimer.stop()
+        self.committer.close()
+        committer.cancel()
+        _, stuck = await asyncio.wait([committer, upkeep], timeout=5)
+        for task in stuck:
+            task.cancel()
+        if stuck:
+            log.warning("background_tasks_did_not_stop", tasks=len(stuck))
 
     async def _wait_for_redis(self, stop: asyncio.Event) -> None:
         attempt = 0

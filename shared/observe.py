@@ -142,14 +142,18 @@ class Observer:
         self.metrics.failures.labels(self.service, reason).inc()
         mark_outcome(trace.get_current_span(), {"failure": reason}, error=reason)
 
-    async def watch_stream(self, redis: Redis, keys: Keys, stream: str, every_s: float) -> None:
-        """Keep the lag, pending and oldest-pending gauges of this service's input current."""
-        while True:
+    async def watch_stream(
+        self, redis: Redis, keys: Keys, stream: str, every_s: float, stop: asyncio.Event
+    ) -> None:
+        """Keep the lag, pending and oldest-pending gauges of this service's input current,
+        until ``stop`` is set (set, not cancelled: a cancel mid-command can leak a socket)."""
+        while not stop.is_set():
             with contextlib.suppress(*REDIS_UNAVAILABLE, ResponseError):
                 for state in await streamstats.collect(redis, keys, only=stream):
                     for group in state.groups:
                         self.metrics.observe_group(state.key, group)
-            await asyncio.sleep(every_s)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), every_s)
 
     def instrument(self, client: LLMClient, agent: str) -> LLMClient:
         return TracedLLM(client, self, agent)

@@ -45,6 +45,7 @@ class Reclaimer:
         self._heartbeat_key = worker.keys.heartbeat(worker.group, worker.consumer)
         self._started_at = time.time()
         self._running = True
+        self._stopped = asyncio.Event()
 
     @property
     def keepalive_interval_s(self) -> float:
@@ -65,11 +66,13 @@ class Reclaimer:
                 log.warning("upkeep_failed", error=str(exc)[:200])
             except Exception as exc:  # heartbeat and reclaim must never stop
                 log.error("upkeep_error", error=repr(exc)[:300])
-            await asyncio.sleep(self.keepalive_interval_s)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopped.wait(), self.keepalive_interval_s)
 
     def stop(self) -> None:
         """End :meth:`run` at its next turn (a cancel alone can be swallowed by a Redis read)."""
         self._running = False
+        self._stopped.set()
 
     async def beat(self) -> None:
         """Write the heartbeat that ``baton worker NAME --check`` and ``baton status`` read."""

@@ -44,13 +44,18 @@ async def serve(
     if isinstance(stage, AgentStage):
         stage.llm = observer.instrument(stage.llm, stage.service)
     worker = Worker(stage, settings, redis, reader, observer)
+    gauges_stop = asyncio.Event()
     gauges = asyncio.create_task(
-        observer.watch_stream(redis, settings.keys, worker.stream, settings.reclaim_interval_s)
+        observer.watch_stream(
+            redis, settings.keys, worker.stream, settings.reclaim_interval_s, gauges_stop
+        )
     )
     try:
         await worker.run(stop)
     finally:
-        gauges.cancel()
+        gauges_stop.set()  # its connection goes back before the pool closes
+        if (await asyncio.wait([gauges], timeout=5))[1]:
+            gauges.cancel()
         await stage.aclose()
         observer.tracing.shutdown()
         await reader.aclose()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -42,3 +43,10 @@ async def redis(redis_server: EmbeddedRedis) -> AsyncIterator[Redis]:
     client = connect(redis_server.url)
     yield client
     await client.aclose()
+
+
+@pytest.fixture(autouse=True)
+def _collect_garbage() -> Iterator[None]:
+    """Collect after each test, so an unclosed connection is reported by the test that leaked it."""
+    yield
+    gc.collect()
