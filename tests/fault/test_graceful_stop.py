@@ -9,10 +9,12 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
+from shared.delivery import as_text
 from shared.keys import SERVICES, Keys
 from tests.audit import publish_figures, settled
 from tests.fault.load import Producer
 from tests.fault.processes import FAULT_ENV, Fleet, WorkerProcess, rigged, wait_any_logged
+from tests.helpers import wait_for
 
 pytestmark = [pytest.mark.fault, pytest.mark.timeout(150)]
 
@@ -22,6 +24,23 @@ SLOW = {"FAULT_SLOW_S": "0.3"}
 # ...and on triage, marked events hang (first delivery only) well past the grace period: the
 # stopped replica must give them up, the other one finishes its own after the hold.
 HANG = {**SLOW, "FAULT_MODE": "hold", "FAULT_MARKER": "hang", "FAULT_HOLD_S": str(GRACE_S + 7)}
+
+
+async def busy_replica(client: Redis, keys: Keys, fleet: Fleet, service: str) -> WorkerProcess:
+    """A live replica of ``service`` with events in flight right now (its pending entries), so
+    the SIGTERM it gets finds work to finish: waiting for one keeps the test meaningful."""
+    found: list[WorkerProcess] = []
+
+    async def busy() -> bool:
+        stream = keys.input_stream(service)
+        consumers = await client.xinfo_consumers(stream, service)
+        owners = {as_text(c["name"]) for c in consumers if int(c["pending"]) > 0}
+        found[:] = [w for w in fleet.of(service)
+                    if any(f"-{w.pid}-" in name for name in owners)]  # fmt: skip
+        return bool(found)
+
+    await wait_for(busy, timeout=30, interval=0.01)
+    return found[0]
 
 
 async def stop_and_time(worker: WorkerProcess) -> tuple[int | None, float]:
@@ -50,7 +69,9 @@ async def test_sigterm_under_load_exits_zero_within_grace_and_loses_nothing(
     drained: dict[str, int] = {}
     try:
         for service in ("triage", "intake", "responder", "validator"):
-            worker = hung if service == "triage" else fleet.of(service)[0]
+            worker = (
+                hung if service == "triage" else await busy_replica(client, keys, fleet, service)
+            )
             exits[service] = await stop_and_time(worker)
             drained[service] = sum(r["inflight"] for r in worker.logged("draining"))
             fleet.replace(worker)
