@@ -196,6 +196,7 @@ class AgentStage(Generic[In, Out, S]):
             step=step,
             dedupe_key=self.dedupe_key(envelope),
             created_at=envelope.created_at,
+            charges=tuple(llm.charges),
         )
 
     def dedupe_key(self, envelope: Envelope) -> str | None:

@@ -20,7 +20,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from shared.backoff import equal_jitter
 from shared.keys import Keys
 from shared.outcome import Outcome
-from shared.runrecord import Op, run_record_ops
+from shared.runrecord import Op, run_record_op
 
 log = structlog.get_logger("baton.commit")
 
@@ -29,8 +29,15 @@ log = structlog.get_logger("baton.commit")
 REDIS_UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, OutOfMemoryError, OSError)
 
 
+# Scripts that call functions defined in a library file, which is loaded in front of them.
+LUA_LIBRARIES = {"commit.lua": ("ledger.lua",), "budget.lua": ("ledger.lua",)}
+
+
 def load_lua(name: str) -> str:
-    return resources.files("shared").joinpath("lua", name).read_text()
+    """The source of ``shared/lua/<name>``, preceded by the libraries it uses."""
+    folder = resources.files("shared").joinpath("lua")
+    parts = [folder.joinpath(lib).read_text() for lib in LUA_LIBRARIES.get(name, ())]
+    return "\n".join([*parts, folder.joinpath(name).read_text()])
 
 
 class CommitStatus(enum.IntEnum):
@@ -81,14 +88,20 @@ class CommitProgram:
 
 
 def outcome_ops(keys: Keys, outcome: Outcome, retention_s: int) -> list[Op]:
-    """Every write an outcome makes: its publishes, then its run-record update."""
+    """Every write an outcome makes: its publishes, its LLM charges, its run-record update."""
     ops: list[Op] = []
     for publish in outcome.publishes:
         flat: list[bytes | str] = ["*"]
         for field, value in publish.fields.items():
             flat += [field, value]
         ops.append(("XADD", publish.stream, flat))
-    ops += run_record_ops(keys, outcome, retention_s)
+    budget_key = keys.budget(outcome.event_id)
+    for charge in outcome.charges:
+        args: list[bytes | str] = [
+            charge.call_id, str(charge.tokens), str(charge.micro_usd), str(retention_s)
+        ]  # fmt: skip
+        ops.append(("SETTLE", budget_key, args))
+    ops.append(run_record_op(keys, outcome, retention_s))
     return ops
 
 

@@ -45,6 +45,16 @@ class Step:
 
 
 @dataclass(frozen=True)
+class Charge:
+    """An LLM call's real usage, settled in the event's budget ledger by the fenced commit
+    (a call id is charged once, however often a redelivery repeats the call)."""
+
+    call_id: str
+    tokens: int
+    micro_usd: int
+
+
+@dataclass(frozen=True)
 class Outcome:
     """The result of processing one entry.
 
@@ -56,6 +66,7 @@ class Outcome:
         reason: why the run ended (terminal statuses), e.g. ``low_confidence``.
         dedupe_key: an idempotency marker; if it already exists the entry is a duplicate and
             ``publishes`` are skipped.
+        charges: the attempt's LLM calls to settle in the budget ledger with the commit.
     """
 
     event_id: str
@@ -65,3 +76,4 @@ class Outcome:
     reason: str | None = None
     dedupe_key: str | None = None
     created_at: float | None = None
+    charges: tuple[Charge, ...] = ()

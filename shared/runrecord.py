@@ -2,7 +2,8 @@
 
 Layout: a hash ``<prefix>:run:<event_id>`` (status, reason, current stage, timestamps, where the
 event ended) and a list ``<prefix>:run:<event_id>:steps`` of JSON steps. Both are written inside the
-fenced commit, so a zombie worker can never add a step for work a peer already committed.
+fenced commit, so a zombie worker can never add a step for work a peer already committed. The
+retention period counts from the record's creation.
 """
 
 from __future__ import annotations
@@ -19,28 +20,20 @@ from shared.outcome import Outcome
 Op = tuple[str, str, list[bytes | str]]
 
 
-def run_record_ops(keys: Keys, outcome: Outcome, retention_s: int) -> list[Op]:
-    """The writes that record ``outcome`` on its event's run record."""
-    run_key = keys.run(outcome.event_id)
-    steps_key = keys.run_steps(outcome.event_id)
-    now = time.time()
+def run_record_op(keys: Keys, outcome: Outcome, retention_s: int) -> Op:
+    """The commit op (``RUN`` in commit.lua) that records ``outcome`` on its event's run record."""
     fields: list[bytes | str] = [
         "event_id", outcome.event_id,
         "status", outcome.status,
         "stage", outcome.step.stage,
-        "updated_at", repr(now),
+        "updated_at", repr(time.time()),
     ]  # fmt: skip
     if outcome.reason:
         fields += ["reason", outcome.reason]
-    ms = str(retention_s * 1000)
-    ops: list[Op] = [
-        ("HSET", run_key, fields),
-        ("HSETNX", run_key, ["created_at", repr(outcome.created_at or outcome.step.started_at)]),
-        ("RPUSH", steps_key, [orjson.dumps(outcome.step.as_dict())]),
-        ("PEXPIRE", run_key, [ms]),
-        ("PEXPIRE", steps_key, [ms]),
-    ]
-    return ops
+    created_at = repr(outcome.created_at or outcome.step.started_at)
+    step = orjson.dumps(outcome.step.as_dict())
+    args = [keys.run_steps(outcome.event_id), str(retention_s * 1000), created_at, step, *fields]
+    return ("RUN", keys.run(outcome.event_id), args)
 
 
 async def load_run(redis: Redis, keys: Keys, event_id: str) -> dict[str, Any] | None:

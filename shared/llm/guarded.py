@@ -1,10 +1,13 @@
 """The LLM client an agent gets for one stage attempt: every call is bounded by the guardrails.
 
 Before each call it checks the event's deadline and reserves the call's estimated tokens and cost
-in the event's budget ledger; after the call it settles the real usage. A reply the contract
-rejects is settled too (its tokens were spent); a call that failed without a reply releases its
-reservation, so a failed call never holds budget the event's later calls need. It also adds up
-what the attempt spent, for the run record.
+in the event's budget ledger. The real usage of each answered call (a reply the contract rejects
+too: its tokens were spent) becomes a :class:`Charge` that the stage's fenced commit settles, in
+the same round trip as the stage's output. Until then the reservation holds the budget; an
+attempt that ends without a commit leaves it held, and the redelivery repeating the call (same call
+id) settles it. A call that failed without a reply releases its reservation at once, so a failed
+call never holds budget the event's later calls need. It also adds up what the attempt spent, for
+the run record.
 """
 
 from __future__ import annotations
@@ -14,10 +17,11 @@ from dataclasses import dataclass, field
 import structlog
 
 from shared.commit import REDIS_UNAVAILABLE
-from shared.guardrails import Budget, BudgetLedger, check_deadline
+from shared.guardrails import MICRO, Budget, BudgetLedger, check_deadline
 from shared.llm.client import InvalidOutputError, LLMClient, LLMRequest, LLMResult, T, Usage
 from shared.llm.offline import estimate_tokens
 from shared.llm.pricing import PriceTable
+from shared.outcome import Charge
 
 log = structlog.get_logger("baton.llm")
 
@@ -45,6 +49,7 @@ class GuardedLLM:
     usage: Usage = field(default_factory=Usage)
     cost_usd: float = 0.0
     calls: int = 0
+    charges: list[Charge] = field(default_factory=list)
 
     async def generate(self, request: LLMRequest[T]) -> LLMResult[T]:
         check_deadline(self.created_at, self.deadline_s)
@@ -60,16 +65,16 @@ class GuardedLLM:
         try:
             result = await self.client.generate(request)
         except InvalidOutputError as invalid:
-            await self._charge(call_id, invalid.usage, invalid.cost_usd)
+            self._charge(call_id, invalid.usage, invalid.cost_usd)
             raise
         except Exception:
             await self._release(call_id)
             raise
-        await self._charge(call_id, result.usage, result.cost_usd)
+        self._charge(call_id, result.usage, result.cost_usd)
         return result
 
-    async def _charge(self, call_id: str, usage: Usage, cost_usd: float) -> None:
-        await self.ledger.settle(self.event_id, call_id, usage.total, cost_usd)
+    def _charge(self, call_id: str, usage: Usage, cost_usd: float) -> None:
+        self.charges.append(Charge(call_id, usage.total, round(cost_usd * MICRO)))
         self.usage = self.usage + usage
         self.cost_usd += cost_usd
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+import orjson
+
 from shared.commit import CommitProgram, load_lua, outcome_ops
 from shared.keys import Keys
-from shared.outcome import Outcome, Publish, Step
+from shared.outcome import Charge, Outcome, Publish, Step
 from shared.runrecord import Op
 
 
@@ -136,24 +138,28 @@ def test_a_batch_decodes_back_to_what_was_added() -> None:
     assert len(program.keys) == len(set(program.keys))
 
 
-def test_outcome_ops_publish_first_then_record_the_run() -> None:
+def test_outcome_ops_publish_first_then_settle_charges_then_record_the_run() -> None:
     keys = Keys("p")
     outcome = Outcome(
         event_id="e-1",
         publishes=[Publish("p:handoffs", {b"event_id": b"e-1", b"envelope": b"{}"})],
         step=Step(stage="triage", outcome="ok", started_at=1.0, ended_at=2.0),
         reason="because",
+        created_at=0.5,
+        charges=(Charge("triage:0:0", 420, 1300),),
     )
     ops = outcome_ops(keys, outcome, retention_s=60)
     assert ops[0] == ("XADD", "p:handoffs", ["*", b"event_id", b"e-1", b"envelope", b"{}"])
-    assert [(command, key) for command, key, _ in ops[1:]] == [
-        ("HSET", "p:run:e-1"),
-        ("HSETNX", "p:run:e-1"),
-        ("RPUSH", "p:run:e-1:steps"),
-        ("PEXPIRE", "p:run:e-1"),
-        ("PEXPIRE", "p:run:e-1:steps"),
-    ]
-    assert ops[-1][2] == ["60000"]
-    allowed = set(re.findall(r"(\w+) = true", load_lua("commit.lua")))
+    assert ops[1] == ("SETTLE", "p:budget:e-1", ["triage:0:0", "420", "1300", "60"])
+    command, key, args = ops[2]
+    assert (command, key) == ("RUN", "p:run:e-1")
+    steps_key, ttl_ms, created_at, step, *fields = args
+    assert (steps_key, ttl_ms, created_at) == ("p:run:e-1:steps", "60000", "0.5")
+    assert orjson.loads(step)["stage"] == "triage"
+    assert dict(zip(fields[::2], fields[1::2], strict=True))["reason"] == "because"
+    script = load_lua("commit.lua")
+    allowed = set(re.findall(r"(\w+) = true", script)) | {"RUN", "SETTLE"}
     assert {command for command, _, _ in ops} <= allowed
+    assert "command == 'RUN'" in script
+    assert "command == 'SETTLE'" in script
     assert "HINCRBY" in allowed  # the duplicate op
