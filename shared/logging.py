@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import BinaryIO
 
 import orjson
 import structlog
@@ -17,10 +18,15 @@ _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARN
            "error": logging.ERROR}  # fmt: skip
 
 
-def configure_logging(settings: BatonSettings, *, service: str | None = None) -> None:
+def configure_logging(
+    settings: BatonSettings, *, service: str | None = None, to: BinaryIO | None = None
+) -> None:
+    """Logs go to stdout, or as JSON lines to ``to`` (a file) when given."""
     level = _LEVELS[settings.log_level]
-    use_json = settings.log_format == "json" or (
-        settings.log_format == "auto" and not sys.stdout.isatty()
+    use_json = (
+        to is not None
+        or settings.log_format == "json"
+        or (settings.log_format == "auto" and not sys.stdout.isatty())
     )
     processors: list[structlog.typing.Processor] = [
         structlog.contextvars.merge_contextvars,
@@ -34,7 +40,9 @@ def configure_logging(settings: BatonSettings, *, service: str | None = None) ->
             structlog.processors.dict_tracebacks,
             structlog.processors.JSONRenderer(serializer=orjson.dumps),
         ]
-        factory: structlog.typing.WrappedLogger = structlog.BytesLoggerFactory(sys.stdout.buffer)
+        factory: structlog.typing.WrappedLogger = structlog.BytesLoggerFactory(
+            to or sys.stdout.buffer
+        )
     else:
         processors.append(structlog.dev.ConsoleRenderer())
         factory = structlog.PrintLoggerFactory(sys.stdout)
