@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "dlq",
     "acl",
     "bench",
+    "eval",
 )
 
 app = typer.Typer(
