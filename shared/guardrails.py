@@ -22,6 +22,7 @@ from redis.asyncio import Redis
 from shared.commit import load_lua
 from shared.errors import BatonError, PermanentError
 from shared.keys import Keys
+from shared.scriptbatch import ScriptBatch
 
 BUDGET_EXCEEDED = "budget_exceeded"
 DEADLINE_EXCEEDED = "deadline_exceeded"
@@ -47,13 +48,16 @@ class Spend:
 
 
 class BudgetLedger:
-    """The per-event ledger, shared by every service and replica through Redis."""
+    """The per-event ledger, shared by every service and replica through Redis.
+
+    Calls made at the same moment (a read batch's entries) share one round trip.
+    """
 
     def __init__(self, redis: Redis, keys: Keys, ttl_s: int) -> None:
         self._redis = redis
         self._keys = keys
         self._ttl_s = ttl_s
-        self._script = redis.register_script(load_lua("budget.lua"))
+        self._script = ScriptBatch(redis, load_lua("budget.lua"))
 
     async def reserve(
         self, event_id: str, call_id: str, tokens: int, usd: float, budget: Budget
@@ -93,7 +97,7 @@ class BudgetLedger:
             round(budget.usd * MICRO),
             self._ttl_s,
         ]
-        result: int = await self._script(keys=[self._keys.budget(event_id)], args=args)
+        result: int = await self._script.call([self._keys.budget(event_id)], args)
         return result
 
 

@@ -5,67 +5,54 @@
 -- pending, so no peer has committed it) apply the entry's writes. A stale worker whose entry was
 -- reclaimed and finished by a peer gets 0 from XACK and writes nothing.
 --
--- KEYS: every key the batch touches; ARGV[1]: consumer group; then, per entry:
---   input_key_index, entry_id, guard_key_index (0 = none), guard_ttl_seconds,
---   n_ops, n_duplicate_ops, <ops>, <duplicate ops>
--- where an op is: command, key_index, n_args, args...
+-- KEYS: every key the batch touches; ARGV[1]: consumer group; ARGV[2]: the entries, one
+-- MessagePack array of
+--   {input_key_index, entry_id, guard_key_index (0 = none), guard_ttl_seconds, ops, duplicate_ops}
+-- where an op is {command, key_index, {args...}}.
 -- A guard is an idempotency marker (SET NX EX): when it already exists the entry is a duplicate,
 -- so its normal ops are skipped and its duplicate ops run instead.
--- Besides plain commands, two compound ops keep the argument list short:
---   RUN key: steps_key, ttl_ms, created_at, step_json, field, value, ...
+-- Besides plain commands, two compound ops keep the program short:
+--   RUN key {steps_key, ttl_ms, created_at, step_json, field, value, ...}
 --     updates a run record: HSET the fields, HSETNX created_at, RPUSH the step; the retention
 --     TTL is set when the hash or the steps list is created.
---   SETTLE key: call_id, tokens, micro_usd, ttl_s
+--   SETTLE key {call_id, tokens, micro_usd, ttl_s}
 --     charges an LLM call's real usage to the event's budget ledger (see ledger.lua).
 -- Returns one status per entry: 1 committed, 0 stale (not pending any more), 2 duplicate.
 
 local plain = {XADD = true, HSET = true, HSETNX = true, RPUSH = true, PEXPIRE = true,
                HINCRBY = true}
 local group = ARGV[1]
-local i = 2
+local entries = cmsgpack.unpack(ARGV[2])
 
-local function record_run(key, first, last)
-  local steps_key, ttl_ms, created_at, step = ARGV[first], ARGV[first + 1], ARGV[first + 2],
-    ARGV[first + 3]
-  redis.call('HSET', key, unpack(ARGV, first + 4, last))
-  if redis.call('HSETNX', key, 'created_at', created_at) == 1 then
+local function record_run(key, args)
+  local steps_key, ttl_ms = args[1], args[2]
+  redis.call('HSET', key, unpack(args, 5))
+  if redis.call('HSETNX', key, 'created_at', args[3]) == 1 then
     redis.call('PEXPIRE', key, ttl_ms)
   end
-  if redis.call('RPUSH', steps_key, step) == 1 then
+  if redis.call('RPUSH', steps_key, args[4]) == 1 then
     redis.call('PEXPIRE', steps_key, ttl_ms)
   end
 end
 
-local function apply_ops(count, run)
-  for _ = 1, count do
-    local command = ARGV[i]
-    local key = KEYS[tonumber(ARGV[i + 1])]
-    local nargs = tonumber(ARGV[i + 2])
-    i = i + 3
-    if run then
-      if command == 'RUN' then
-        record_run(key, i, i + nargs - 1)
-      elseif command == 'SETTLE' then
-        ledger_settle(key, ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2]), ARGV[i + 3])
-      elseif plain[command] then
-        redis.call(command, key, unpack(ARGV, i, i + nargs - 1))
-      else
-        return redis.error_reply('commit: command not allowed: ' .. command)
-      end
+local function apply_ops(ops)
+  for _, op in ipairs(ops) do
+    local command, key, args = op[1], KEYS[op[2]], op[3]
+    if command == 'RUN' then
+      record_run(key, args)
+    elseif command == 'SETTLE' then
+      ledger_settle(key, args[1], tonumber(args[2]), tonumber(args[3]), args[4])
+    elseif plain[command] then
+      redis.call(command, key, unpack(args))
+    else
+      return redis.error_reply('commit: command not allowed: ' .. command)
     end
-    i = i + nargs
   end
 end
 
 local statuses = {}
-while i <= #ARGV do
-  local input = KEYS[tonumber(ARGV[i])]
-  local entry_id = ARGV[i + 1]
-  local guard = tonumber(ARGV[i + 2])
-  local guard_ttl = ARGV[i + 3]
-  local n_ops = tonumber(ARGV[i + 4])
-  local n_dup = tonumber(ARGV[i + 5])
-  i = i + 6
+for n, entry in ipairs(entries) do
+  local input, entry_id, guard, guard_ttl = KEYS[entry[1]], entry[2], entry[3], entry[4]
   local status = 0
   if redis.call('XACK', input, group, entry_id) == 1 then
     status = 1
@@ -73,10 +60,9 @@ while i <= #ARGV do
       status = 2
     end
   end
-  local err = apply_ops(n_ops, status == 1)
+  local err
+  if status == 1 then err = apply_ops(entry[5]) elseif status == 2 then err = apply_ops(entry[6]) end
   if err then return err end
-  err = apply_ops(n_dup, status == 2)
-  if err then return err end
-  statuses[#statuses + 1] = status
+  statuses[n] = status
 end
 return statuses

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
+import msgpack
 import orjson
 
 from shared.commit import CommitProgram, load_lua, outcome_ops
@@ -23,62 +25,52 @@ class DecodedEntry:
 
 
 def decode(keys: list[str], argv: list[bytes | str]) -> tuple[str, list[DecodedEntry]]:
-    """Read a program the way commit.lua does (1-based key indexes, counted arguments)."""
+    """Read a program the way commit.lua does (1-based key indexes, one MessagePack argument)."""
+    group, packed = argv
+    assert isinstance(group, str)
+    assert isinstance(packed, bytes)
 
-    def text(value: bytes | str) -> str:
-        return value.decode() if isinstance(value, bytes) else value
+    def ops(raw: list[list[Any]]) -> list[Op]:
+        return [(command.decode(), keys[index - 1], args) for command, index, args in raw]
 
-    group, i, entries = text(argv[0]), 1, []
-
-    def read_ops(count: int) -> list[Op]:
-        nonlocal i
-        ops: list[Op] = []
-        for _ in range(count):
-            command, key_index, nargs = text(argv[i]), int(argv[i + 1]), int(argv[i + 2])
-            i += 3
-            ops.append((command, keys[key_index - 1], list(argv[i : i + nargs])))
-            i += nargs
-        return ops
-
-    while i < len(argv):
-        input_index, entry_id = int(argv[i]), text(argv[i + 1])
-        guard_index, guard_ttl = int(argv[i + 2]), int(argv[i + 3])
-        n_ops, n_dup = int(argv[i + 4]), int(argv[i + 5])
-        i += 6
-        guard = (keys[guard_index - 1], guard_ttl) if guard_index > 0 else None
-        ops = read_ops(n_ops)
-        entries.append(DecodedEntry(keys[input_index - 1], entry_id, guard, ops, read_ops(n_dup)))
+    entries = []
+    for input_index, entry_id, guard_index, guard_ttl, normal, duplicate in msgpack.unpackb(
+        packed, raw=True
+    ):
+        guard = (keys[guard_index - 1], int(guard_ttl)) if guard_index > 0 else None
+        entries.append(
+            DecodedEntry(
+                keys[input_index - 1], entry_id.decode(), guard, ops(normal), ops(duplicate)
+            )
+        )
     return group, entries
 
 
-def test_one_entry_without_guard_has_the_documented_flat_layout() -> None:
+def as_bytes(ops: list[Op]) -> list[Op]:
+    """What a decoded program holds: MessagePack raw strings come back as bytes."""
+    return [(c, k, [a.encode() if isinstance(a, str) else a for a in args]) for c, k, args in ops]
+
+
+def test_one_entry_without_guard_decodes_to_what_was_added() -> None:
     program = CommitProgram("triage")
-    program.add("p:triage", "1-0", [("XADD", "p:handoffs", ["*", "event_id", "e-1"])])
+    ops: list[Op] = [("XADD", "p:handoffs", ["*", "event_id", "e-1"])]
+    program.add("p:triage", "1-0", ops)
     assert program.keys == ["p:triage", "p:handoffs"]
-    assert program.args == [
-        "triage",
-        "1", "1-0", "0", "0", "1", "0",
-        "XADD", "2", "3", "*", "event_id", "e-1",
-    ]  # fmt: skip
+    assert decode(program.keys, program.args) == (
+        "triage", [DecodedEntry("p:triage", "1-0", None, as_bytes(ops), [])]
+    )  # fmt: skip
 
 
-def test_guard_and_duplicate_ops_follow_the_normal_ops() -> None:
+def test_guard_and_duplicate_ops_are_kept_apart() -> None:
     program = CommitProgram("intake")
-    program.add(
-        "p:intake",
-        "5-1",
-        [("XADD", "p:handoffs", ["*", "f", "v"]), ("HSET", "p:run:e", ["status", "x"])],
-        guard=("p:seen:e", 3600),
-        duplicate_ops=[("HINCRBY", "p:run:e", ["duplicates", "1"])],
-    )
+    ops: list[Op] = [("XADD", "p:handoffs", ["*", "f", "v"]), ("HSET", "p:run:e", ["status", "x"])]
+    duplicate: list[Op] = [("HINCRBY", "p:run:e", ["duplicates", "1"])]
+    program.add("p:intake", "5-1", ops, guard=("p:seen:e", 3600), duplicate_ops=duplicate)
     assert program.keys == ["p:seen:e", "p:intake", "p:handoffs", "p:run:e"]
-    assert program.args == [
-        "intake",
-        "2", "5-1", "1", "3600", "2", "1",
-        "XADD", "3", "3", "*", "f", "v",
-        "HSET", "4", "2", "status", "x",
-        "HINCRBY", "4", "2", "duplicates", "1",
-    ]  # fmt: skip
+    (entry,) = decode(program.keys, program.args)[1]
+    assert entry.guard == ("p:seen:e", 3600)
+    assert entry.ops == as_bytes(ops)
+    assert entry.duplicate_ops == as_bytes(duplicate)
 
 
 def test_keys_are_deduplicated_across_entries_and_ops() -> None:
@@ -91,27 +83,25 @@ def test_keys_are_deduplicated_across_entries_and_ops() -> None:
              ("PEXPIRE", "p:run:e:steps", ["1000"])],
         )  # fmt: skip
     assert program.keys == ["p:handoffs", "p:triage", "p:run:e:steps"]
-    assert len(program.keys) == len(set(program.keys))
     group, entries = decode(program.keys, program.args)
     assert group == "validator"
     assert [e.entry_id for e in entries] == ["1-0", "2-0", "3-0"]
     assert {e.input_key for e in entries} == {"p:handoffs"}
 
 
-def test_binary_arguments_are_kept_as_bytes() -> None:
-    payload = b'{"text": "caf\xc3\xa9"}\x00'
+def test_binary_arguments_survive_the_packing_unchanged() -> None:
+    payload = b'{"text": "caf\xc3\xa9"}\x00\xff'
     program = CommitProgram("g")
     program.add("s", "1-0", [("XADD", "out", ["*", b"envelope", payload])])
-    assert program.args[-1] == payload
     assert decode(program.keys, program.args)[1][0].ops == [
-        ("XADD", "out", ["*", b"envelope", payload])
+        ("XADD", "out", [b"*", b"envelope", payload])
     ]
 
 
-def test_empty_op_lists_are_encoded_as_zero_counts() -> None:
+def test_an_entry_without_ops_has_empty_op_lists() -> None:
     program = CommitProgram("g")
     program.add("s", "1-0", [])
-    assert program.args == ["g", "1", "1-0", "0", "0", "0", "0"]
+    assert decode(program.keys, program.args) == ("g", [DecodedEntry("s", "1-0", None, [], [])])
 
 
 def test_a_batch_decodes_back_to_what_was_added() -> None:
@@ -133,7 +123,11 @@ def test_a_batch_decodes_back_to_what_was_added() -> None:
         guard = (keys.seen(outcome.event_id), 120) if n != 1 else None
         dup: list[Op] = [("HINCRBY", keys.run(outcome.event_id), ["duplicates", "1"])]
         program.add(keys.intake, f"{n}-0", ops, guard=guard, duplicate_ops=dup if guard else None)
-        expected.append(DecodedEntry(keys.intake, f"{n}-0", guard, ops, dup if guard else []))
+        expected.append(
+            DecodedEntry(
+                keys.intake, f"{n}-0", guard, as_bytes(ops), as_bytes(dup) if guard else []
+            )
+        )
     assert decode(program.keys, program.args) == ("intake", expected)
     assert len(program.keys) == len(set(program.keys))
 

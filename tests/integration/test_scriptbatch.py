@@ -1,0 +1,92 @@
+"""ScriptBatch: concurrent calls of one script share a round trip, each with its own reply."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
+
+from shared.embedded import EmbeddedRedis
+from shared.redis_client import connect
+from shared.scriptbatch import ScriptBatch
+
+INCR_BY = """
+if tonumber(ARGV[1]) < 0 then return redis.error_reply('negative: ' .. ARGV[1]) end
+return redis.call('INCRBY', KEYS[1], ARGV[1])
+"""
+
+
+async def evalsha_calls(redis: Redis) -> int:
+    stats = await redis.info("commandstats")
+    return int(stats.get("cmdstat_evalsha", {}).get("calls", 0))
+
+
+async def test_concurrent_calls_get_their_own_replies_in_one_round_trip(
+    redis: Redis, prefix: str
+) -> None:
+    batch = ScriptBatch(redis, INCR_BY)
+    await batch.call([f"{prefix}:warm"], [1])  # loads the script
+    before = await evalsha_calls(redis)
+    pipelines: list[object] = []
+    make_pipeline = redis.pipeline
+
+    def counted_pipeline(*args: Any, **kwargs: Any) -> Pipeline:
+        pipelines.append(args)
+        return make_pipeline(*args, **kwargs)
+
+    redis.pipeline = counted_pipeline  # type: ignore[method-assign]
+    replies = await asyncio.gather(*(batch.call([f"{prefix}:n{i % 5}"], [i]) for i in range(50)))
+    assert sorted(replies[-5:]) == sorted(
+        sum(range(k, 50, 5)) for k in range(5)
+    )  # the last call of each key sees every increment to it
+    assert await evalsha_calls(redis) - before == 50
+    assert len(pipelines) == 1  # one round trip, no SCRIPT EXISTS/LOAD on the way
+
+
+async def test_an_error_fails_only_its_own_call(redis: Redis, prefix: str) -> None:
+    batch = ScriptBatch(redis, INCR_BY)
+    results = await asyncio.gather(
+        batch.call([f"{prefix}:a"], [2]),
+        batch.call([f"{prefix}:b"], [-1]),
+        batch.call([f"{prefix}:a"], [3]),
+        return_exceptions=True,
+    )
+    good, bad, other = results
+    assert (good, other) == (2, 5)
+    assert isinstance(bad, ResponseError)
+    assert "negative: -1" in str(bad)
+
+
+async def test_calls_survive_the_server_forgetting_its_scripts(redis: Redis, prefix: str) -> None:
+    batch = ScriptBatch(redis, INCR_BY)
+    assert await batch.call([f"{prefix}:c"], [1]) == 1
+    await redis.script_flush()
+    assert await asyncio.gather(*(batch.call([f"{prefix}:c"], [1]) for _ in range(3))) == [2, 3, 4]
+
+
+async def test_an_unreachable_server_fails_every_waiting_call(fresh_redis: EmbeddedRedis) -> None:
+    client = connect(fresh_redis.url)
+    try:
+        batch = ScriptBatch(client, INCR_BY)
+        assert await batch.call(["k"], [1]) == 1
+        fresh_redis.stop()
+        results = await asyncio.gather(
+            *(batch.call(["k"], [1]) for _ in range(4)), return_exceptions=True
+        )
+        assert all(isinstance(r, RedisConnectionError | OSError) for r in results), results
+    finally:
+        await client.aclose()
+
+
+@pytest.mark.parametrize("calls", [1, 700])
+async def test_batches_are_bounded_and_every_call_answered(
+    redis: Redis, prefix: str, calls: int
+) -> None:
+    batch = ScriptBatch(redis, INCR_BY, max_batch=256)
+    replies = await asyncio.gather(*(batch.call([f"{prefix}:big"], [1]) for _ in range(calls)))
+    assert sorted(replies) == list(range(1, calls + 1))
