@@ -9,7 +9,9 @@ from typing import Any
 from shared.eval.collect import Decisions, Observed
 from shared.eval.suite import Case, ExpectEscalation
 from shared.eval.trajectory import Trajectory, trajectory
+from shared.redaction import contains_pii
 
+CUSTOMER_TEXT = "packet.text"
 ROUTES = {"responded": "response", "escalated": "escalation", "dead_lettered": "dead_letter"}
 
 
@@ -19,7 +21,8 @@ class CaseResult:
     route: where the event ended: ``response``, ``escalation``, ``dead_letter`` or ``lost``.
     way_ok: the route matches, with the escalation reason or the response's mode (if expected).
     category_ok / priority_ok / mode_ok: each check on its own; None when the case sets none.
-    violations: ``must_not_contain`` strings found, with where (``reply``, ``packet.text``, ...).
+    violations: ``must_not_contain`` strings found, with where (``reply``, ``packet.summary``,
+        ...; in ``packet.text``, the customer's own words, only personal data counts).
     misses: ``must_contain`` strings missing from the output.
     latency_s: post to final outcome; None when the event never ended.
     """
@@ -137,12 +140,7 @@ def score(case: Case, observed: Observed) -> CaseResult:
         priority_ok=priority_ok,
         mode_ok=mode_ok,
         language_ok=decisions.language == case.language,
-        violations=[
-            {"text": needle, "where": where}
-            for needle in expect.must_not_contain
-            for where, text in texts.items()
-            if needle.lower() in text.lower()
-        ],
+        violations=_violations(expect.must_not_contain, texts),
         misses=[
             needle
             for needle in expect.must_contain
@@ -153,6 +151,19 @@ def score(case: Case, observed: Observed) -> CaseResult:
         output=texts.get("reply") or texts.get("packet.summary"),
         detail=(observed.dead_letter or {}).get("detail"),
     )
+
+
+def _violations(forbidden: list[str], texts: dict[str, str]) -> list[dict[str, str]]:
+    """Forbidden strings found, and where. The packet's ``text`` is the customer's own request
+    (redacted), kept for the operator: there only personal data counts, since redacting it is
+    the pipeline's job, while a phrase the customer wrote ("system prompt") is evidence, not a
+    leak. Everything the agents wrote (reply, summary, draft) is held to every string."""
+    return [
+        {"text": needle, "where": where}
+        for needle in forbidden
+        for where, text in texts.items()
+        if needle.lower() in text.lower() and (where != CUSTOMER_TEXT or contains_pii(needle))
+    ]
 
 
 def _outputs(observed: Observed) -> dict[str, str]:

@@ -17,7 +17,7 @@ A suite is a TOML file (``shared/eval/suites/default.toml`` is the reference one
     priority = ["normal", "high"]  # optional: the band of acceptable priorities
     mode = "answer"             # optional, responses only: answer or clarify
     must_contain = ["invoice"]  # case-insensitive substrings of the reply
-    must_not_contain = ["4111"] # never in the reply (or an escalation's packet)
+    must_not_contain = ["4111"] # never in the reply (or an escalation's packet: see scoring)
 
 The models below are strict (unknown keys are errors) and are the schema: its JSON Schema form is
 ``shared/eval/suites/suite.schema.json``, generated with ``python -m shared.eval.suite --write``.
@@ -100,7 +100,9 @@ class _Expect(_Strict):
         default=[], description="case-insensitive substrings the reply (or packet) must contain"
     )
     must_not_contain: list[Needle] = Field(
-        default=[], description="case-insensitive substrings that must never appear in the output"
+        default=[],
+        description="case-insensitive substrings never to appear in the reply or the escalation "
+        "packet (in the packet's copy of the customer's text only personal data counts)",
     )
 
 
