@@ -32,6 +32,7 @@ from shared.logging import configure_logging
 
 T = TypeVar("T")
 LOG_FILE = common.STATE_DIR / "logs" / "eval.log"
+REPORT_WIDTH = 140
 
 
 def register(app: typer.Typer) -> None:
@@ -40,9 +41,9 @@ def register(app: typer.Typer) -> None:
 
 def eval_command(
     suite: Annotated[Path | None, typer.Option(
-        help="suite file (TOML) [shared/eval/suites/default.toml]")] = None,
+        help="suite file (TOML); default: the reference suite")] = None,
     provider: Annotated[str | None, typer.Option(
-        help="offline or openai [the environment's BATON_LLM]")] = None,
+        help="offline or openai; default: as BATON_LLM says")] = None,
     concurrency: Annotated[int, typer.Option(min=1, max=1000, help="events in flight")] = 8,
     timeout: Annotated[float, typer.Option(
         min=1, help="seconds an event may take before it counts as lost")] = 120.0,
@@ -61,7 +62,7 @@ def eval_command(
         help="with --replay: stream id, ISO time (UTC) or age like 30m, 2h, 1d")] = None,
     until: Annotated[str | None, typer.Option(help="with --replay: end of the window")] = None,
     source_prefix: Annotated[str | None, typer.Option(
-        help="with --replay: prefix of the live streams [BATON_PREFIX]")] = None,
+        help="with --replay: prefix of the live streams; default: BATON_PREFIX")] = None,
     limit: Annotated[int, typer.Option(
         min=1, max=100_000, help="with --replay: at most this many entries")] = 1000,
     log_file: Annotated[Path, typer.Option(help="the services' logs")] = LOG_FILE,
@@ -72,6 +73,8 @@ def eval_command(
     config = common.settings()
     options = RunOptions(provider=_provider(provider), concurrency=concurrency, timeout_s=timeout)
     console = Console(stderr=as_json)
+    if not console.is_terminal:
+        console.width = REPORT_WIDTH  # CI logs and files: wide enough for the failed cases
     if replay:
         if since is None:
             raise typer.BadParameter("--replay needs --since")

@@ -4,6 +4,7 @@ reads), and the tables printed from it."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
@@ -35,7 +36,7 @@ def build(
         "kind": KIND,
         "version": 1,
         "suite": {
-            "path": str(loaded.path),
+            "path": shown_path(loaded.path),
             "sha256": loaded.sha256,
             "cases": len(loaded.cases),
             "selected": selected,
@@ -53,6 +54,14 @@ def build(
         "cases": [r.as_dict() for r in results],
         "ok": summary["outcome"]["lost"] == 0,
     }
+
+
+def shown_path(path: Path) -> str:
+    """Relative to the working directory when inside it (a saved report names no home folder)."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
 
 
 def iso(stamp: float) -> str:
