@@ -7,7 +7,7 @@ SERVICE ?= triage
 N ?= 2
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-fast lint fmt typecheck check up down scale replay bench clean
+.PHONY: help install run test test-fast lint fmt typecheck check up down scale replay bench eval clean
 
 help: ## list the tasks
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -59,6 +59,11 @@ scale: ## docker compose: run N workers of SERVICE (make scale SERVICE=triage N=
 
 bench: install ## benchmark: real services vs the raw Redis ceiling (results in bench-results/)
 	$(BATON) bench $(ARGS)
+
+EVAL_BASELINE ?= shared/eval/suites/baseline-offline.json
+
+eval: install ## evaluate the pipeline on the suite, offline, against the committed baseline (ARGS=...)
+	$(BATON) eval --provider offline --baseline $(EVAL_BASELINE) $(ARGS)
 
 replay: install ## replay dead letters: make replay ARGS="--reason llm_error --dry-run"
 	$(BATON) dlq replay $(or $(ARGS),--all --dry-run)
