@@ -24,7 +24,7 @@ from shared.config import BatonSettings, LLMProvider
 from shared.eval import baseline as baselines
 from shared.eval import report as reports
 from shared.eval.baseline import BaselineError
-from shared.eval.evaluate import run_suite, selection
+from shared.eval.evaluate import run_suite, select, selection
 from shared.eval.session import Progress, RunOptions, eval_redis
 from shared.eval.shadow import ShadowError, Window, shadow_replay, stream_bound
 from shared.eval.suite import DEFAULT_SUITE, LoadedSuite, SuiteError, load_suite
@@ -91,6 +91,7 @@ def eval_command(
     if since or until or source_prefix:
         raise typer.BadParameter("--since, --until and --source-prefix go with --replay")
     loaded = _usage(lambda: load_suite(suite or DEFAULT_SUITE))
+    _usage(lambda: select(loaded.cases, tag or [], case or []))  # before anything starts
     saved = _usage(lambda: baselines.load_baseline(baseline)) if baseline else None
     limits = _usage(lambda: baselines.tolerances(saved or {}, tolerance or []))
     if saved is not None:

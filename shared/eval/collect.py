@@ -4,7 +4,7 @@ dead-letter stream. Read-only: it is also how shadow replay reads the live pipel
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncGenerator, Iterable
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -147,7 +147,7 @@ async def _final_entries(
     """``response`` / ``packet`` / ``dead_letter`` per event id, the first entry of each."""
     finals: dict[str, dict[str, Any]] = {}
     for stream in (keys.responses, keys.escalations, keys.dlq):
-        async for fields in _read_all(redis, stream, since):
+        async for _, fields in read_entries(redis, stream, since):
             event_id = as_text(fields.get(b"event_id", b""))
             if event_id not in wanted or event_id in finals:
                 continue
@@ -164,12 +164,15 @@ def _final(stream: str, keys: Keys, fields: dict[bytes, bytes]) -> dict[str, Any
     return {"dead_letter": {n: as_text(fields.get(n.encode(), b"")) for n in names}}
 
 
-async def _read_all(redis: Redis, stream: str, since: str) -> AsyncIterator[dict[bytes, bytes]]:
+async def read_entries(
+    redis: Redis, stream: str, since: str = "-", until: str = "+"
+) -> AsyncGenerator[tuple[str, dict[bytes, bytes]], None]:
+    """(entry id, fields) of ``stream`` from ``since`` to ``until``, oldest first, in chunks."""
     start = since
     while True:
-        entries = cast(Entries, await redis.xrange(stream, min=start, count=READ_CHUNK))
-        for _, fields in entries:
-            yield fields
+        entries = cast(Entries, await redis.xrange(stream, min=start, max=until, count=READ_CHUNK))
+        for entry_id, fields in entries:
+            yield as_text(entry_id), fields
         if len(entries) < READ_CHUNK:
             return
         start = "(" + as_text(entries[-1][0])

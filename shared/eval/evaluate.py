@@ -6,23 +6,22 @@ from typing import Any
 
 import orjson
 
-from shared.errors import BatonError
 from shared.eval import report
 from shared.eval.scoring import score
 from shared.eval.session import Progress, RunOptions, run_payloads
-from shared.eval.suite import Case, LoadedSuite
+from shared.eval.suite import Case, LoadedSuite, SuiteError
 
 
 def select(cases: list[Case], tags: list[str], ids: list[str]) -> list[Case]:
     """The cases with any of ``tags`` or one of ``ids`` (all of them when both are empty)."""
     unknown = set(ids) - {c.id for c in cases}
     if unknown:
-        raise BatonError(f"no such case in the suite: {', '.join(sorted(unknown))}")
+        raise SuiteError(f"no such case in the suite: {', '.join(sorted(unknown))}")
     if not tags and not ids:
         return cases
     chosen = [c for c in cases if c.id in ids or set(c.tags) & set(tags)]
     if not chosen:
-        raise BatonError("no case has the given tags or ids")
+        raise SuiteError(f"no case has the tag(s) {', '.join(tags)}")
     return chosen
 
 

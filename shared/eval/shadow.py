@@ -16,17 +16,24 @@ import re
 import time
 from collections import Counter
 from collections.abc import Iterable
+from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
 from redis.asyncio import Redis
 
 from shared.config import BatonSettings, load_settings
-from shared.delivery import as_text
 from shared.errors import BatonError, ContractError
 from shared.eval import metrics
-from shared.eval.collect import NO_RECORD, Decisions, Observed, collect, submitted_event_id
+from shared.eval.collect import (
+    NO_RECORD,
+    Decisions,
+    Observed,
+    collect,
+    read_entries,
+    submitted_event_id,
+)
 from shared.eval.report import iso
 from shared.eval.session import Progress, RunOptions, RunResult, run_payloads
 from shared.eval.trajectory import trajectory
@@ -36,7 +43,6 @@ from shared.submission import decode_submission
 
 KIND = "baton-shadow"
 COMPARED = ("status", "reason", "category", "priority", "route", "mode")
-READ_CHUNK = 500
 _RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|m|h|d)$")
 _STREAM_ID = re.compile(r"^\d+(-\d+)?$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -110,17 +116,13 @@ async def _recorded(redis: Redis, keys: Keys, window: Window) -> list[tuple[str,
     """(entry id, payload) of the recorded entries, oldest first; entries with no payload (a
     malformed post) are skipped: there is nothing to re-feed."""
     found: list[tuple[str, bytes]] = []
-    start = window.since
-    while len(found) < window.limit:
-        count = min(READ_CHUNK, window.limit - len(found))
-        entries = cast(
-            list[tuple[bytes, dict[bytes, bytes]]],
-            await redis.xrange(keys.intake, min=start, max=window.until, count=count),
-        )
-        found += [(as_text(i), f[b"payload"]) for i, f in entries if b"payload" in f]
-        if len(entries) < count:
-            break
-        start = "(" + as_text(entries[-1][0])
+    entries = read_entries(redis, keys.intake, window.since, window.until)
+    async with aclosing(entries):
+        async for entry_id, fields in entries:
+            if b"payload" in fields:
+                found.append((entry_id, fields[b"payload"]))
+                if len(found) >= window.limit:
+                    break
     return found
 
 

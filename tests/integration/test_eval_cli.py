@@ -3,6 +3,7 @@ comparison with a saved baseline."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -10,27 +11,38 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from redis.asyncio import Redis
 
 from shared.embedded import EmbeddedRedis
+from shared.keys import Keys
+from tests.helpers import InProcessPipeline, post, terminal_count, wait_for
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MINI = REPO_ROOT / "tests" / "fixtures" / "eval-mini.toml"
 
 
-def baton_eval(
+def baton(
     *args: str | Path, redis_url: str | None, tmp_path: Path
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``baton eval`` on the fixture suite; without ``redis_url`` it starts its own Redis."""
+    """Run ``baton eval ARGS``; without ``redis_url`` it starts its own Redis."""
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("BATON_", "OPENAI_")) and k != "REDIS_URL"}  # fmt: skip
     if redis_url:
         env["REDIS_URL"] = redis_url
     log = tmp_path / "eval.log"
-    command = [sys.executable, "-m", "shared.cli.app", "eval", "--suite", str(MINI),
-               "--provider", "offline", "--log-file", str(log), *map(str, args)]  # fmt: skip
+    command = [sys.executable, "-m", "shared.cli.app", "eval", "--log-file", str(log),
+               *map(str, args)]  # fmt: skip
     return subprocess.run(
         command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120
     )
+
+
+def baton_eval(
+    *args: str | Path, redis_url: str | None, tmp_path: Path
+) -> subprocess.CompletedProcess[str]:
+    """``baton eval`` on the fixture suite, offline."""
+    suite = ("--suite", MINI, "--provider", "offline")
+    return baton(*suite, *args, redis_url=redis_url, tmp_path=tmp_path)
 
 
 def report_of(done: subprocess.CompletedProcess[str]) -> dict[str, Any]:
@@ -88,6 +100,10 @@ def test_bad_input_is_a_usage_error_with_a_message_and_no_traceback(tmp_path: Pa
     assert "case 'a-case' (cases[0]) channel: Input should be 'email'" in done.stderr
     assert "Traceback" not in done.stderr
 
+    done = baton_eval("--case", "no-such-case", redis_url=None, tmp_path=tmp_path)
+    assert done.returncode == 2
+    assert "no such case in the suite: no-such-case" in done.stderr
+
     garbage = tmp_path / "garbage.json"
     garbage.write_text("{}")
     done = baton_eval("--baseline", garbage, redis_url=None, tmp_path=tmp_path)
@@ -99,3 +115,34 @@ def test_bad_input_is_a_usage_error_with_a_message_and_no_traceback(tmp_path: Pa
                       tmp_path=tmp_path)  # fmt: skip
     assert done.returncode == 2
     assert "unknown tolerance 'speed'" in done.stderr
+
+
+async def test_replay_from_the_command_line_compares_with_the_live_run_records(
+    redis_server: EmbeddedRedis, redis: Redis, prefix: str, tmp_path: Path
+) -> None:
+    live = Keys(prefix)
+    async with InProcessPipeline(redis_server.url, prefix, llm="offline"):
+        first = await post(redis, live, {"text": "My invoice INV-5 is wrong", "event_id": "cli-1"})
+
+        async def ended() -> bool:
+            return await terminal_count(redis, live) == 1
+
+        await wait_for(ended)
+
+    replay = ("--replay", "--source-prefix", prefix, "--provider", "offline")
+    done = await asyncio.to_thread(baton, *replay, "--since", first, "--json",
+                                   redis_url=redis_server.url, tmp_path=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    report = report_of(done)
+    assert report["kind"] == "baton-shadow"
+    assert report["summary"]["same"] == 1
+    assert report["events"][0]["event_id"] == "cli-1"
+
+    vague = await asyncio.to_thread(baton, *replay, "--since", "yesterday",
+                                    redis_url=redis_server.url, tmp_path=tmp_path)  # fmt: skip
+    assert vague.returncode == 2
+    assert "not a stream id, an age like 30m or 2h, or an ISO time" in vague.stderr
+    empty = await asyncio.to_thread(baton, *replay, "--since", "+",
+                                    redis_url=redis_server.url, tmp_path=tmp_path)  # fmt: skip
+    assert empty.returncode == 1
+    assert "nothing recorded" in empty.stderr
