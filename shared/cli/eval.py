@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import orjson
 import typer
@@ -82,33 +82,46 @@ def eval_command(
             raise typer.BadParameter("--replay takes no suite, --baseline, --tag, --case or --save")
         window = _usage(lambda: Window(stream_bound(since), stream_bound(until or "+"), limit))
         source = source_prefix or config.prefix
-        url = common.redis_url(config)
-        with _logging_to(config, log_file), _progress(console, "replaying") as progress:
-            work = shadow_replay(url, source, window, options, on_progress=progress)
-            result = _run(work, console)
+        with _logging_to(config, log_file):
+            result = _replay(config, source, window, options, console)
         _finish(result, as_json, lambda: reports.render_shadow(result, console))
-        return
     if since or until or source_prefix:
         raise typer.BadParameter("--since, --until and --source-prefix go with --replay")
     loaded = _usage(lambda: load_suite(suite or DEFAULT_SUITE))
-    _usage(lambda: select(loaded.cases, tag or [], case or []))  # before anything starts
+    tags, ids = tag or [], case or []
+    _usage(lambda: select(loaded.cases, tags, ids))  # before anything starts
     saved = _usage(lambda: baselines.load_baseline(baseline)) if baseline else None
     limits = _usage(lambda: baselines.tolerances(saved or {}, tolerance or []))
     if saved is not None:
-        _usage(lambda: baselines.check_selection(saved, selection(tag or [], case or [])))
+        _usage(lambda: baselines.check_selection(saved, selection(tags, ids)))
     with _logging_to(config, log_file), _progress(console, loaded.path.name) as progress:
-        work = _evaluate(config.redis_url, loaded, options, tag or [], case or [], progress)
+        work = _evaluate(config.redis_url, loaded, options, tags, ids, progress)
         result = _run(work, console)
     if saved is not None:
-        result["comparison"] = baselines.compare(result, saved, limits)
-        result["ok"] = result["ok"] and result["comparison"]["ok"]
-        if "tolerances" in saved:
-            result["tolerances"] = saved["tolerances"]  # a re-saved baseline keeps them
+        _compare(result, saved, limits)
     if save:
         kept = {k: v for k, v in result.items() if k != "comparison"}
         save.write_bytes(orjson.dumps(kept, option=orjson.OPT_INDENT_2) + b"\n")
         console.print(f"report saved to {save}")
     _finish(result, as_json, lambda: reports.render(result, console))
+
+
+def _replay(
+    config: BatonSettings, source: str, window: Window, options: RunOptions, console: Console
+) -> dict[str, Any]:
+    """Shadow replay on the live Redis (``REDIS_URL``, or the one ``baton up`` started)."""
+    url = common.redis_url(config)
+    with _progress(console, "replaying") as progress:
+        return _run(shadow_replay(url, source, window, options, on_progress=progress), console)
+
+
+def _compare(
+    result: dict[str, Any], saved: dict[str, Any], limits: dict[str, float | None]
+) -> None:
+    result["comparison"] = baselines.compare(result, saved, limits)
+    result["ok"] = result["ok"] and result["comparison"]["ok"]
+    if "tolerances" in saved:
+        result["tolerances"] = saved["tolerances"]  # a re-saved baseline keeps them
 
 
 async def _evaluate(
@@ -149,7 +162,7 @@ def _run(work: Coroutine[Any, Any, T], console: Console) -> T:
         raise typer.Exit(130) from None
 
 
-def _finish(result: dict[str, Any], as_json: bool, render: Callable[[], None]) -> None:
+def _finish(result: dict[str, Any], as_json: bool, render: Callable[[], None]) -> NoReturn:
     if as_json:
         common.print_json(result)
     else:
