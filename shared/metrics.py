@@ -5,7 +5,10 @@ Served on ``/metrics`` at ``BATON_METRICS_PORT`` when set.
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client.metrics import MetricWrapperBase
 
 from shared.streamstats import GroupState
 
@@ -29,12 +32,15 @@ LATENCY_BUCKETS = (
 )
 BREAKER_STATES = {"closed": 0.0, "half_open": 0.5, "open": 1.0}
 
+M = TypeVar("M", bound=MetricWrapperBase)
+
 
 class Metrics:
     """Every metric a Baton service exports. Labels stay low-cardinality (no event ids)."""
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
+        self._children: dict[tuple[int, tuple[str, ...]], MetricWrapperBase] = {}
         r = self.registry
         self.events = Counter(
             "baton_events_processed", "Stage outcomes committed", ["stage", "outcome"], registry=r
@@ -96,6 +102,15 @@ class Metrics:
             ["stream", "group"],
             registry=r,
         )
+
+    def child(self, metric: M, *labels: str) -> M:
+        """``metric.labels(*labels)``, remembered: the hot path asks for the same few children
+        for every event, and prometheus_client validates and locks on each ``labels`` call."""
+        key = (id(metric), labels)
+        found = self._children.get(key)
+        if found is None:
+            found = self._children[key] = metric.labels(*labels)
+        return found  # type: ignore[return-value]
 
     def serve(self, port: int) -> None:
         start_http_server(port, registry=self.registry)

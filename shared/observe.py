@@ -60,7 +60,7 @@ class Observer:
         """The span and log context of one stage attempt on one delivery."""
         traceparent = (delivery.fields or {}).get(b"traceparent")
         event_id = (delivery.fields or {}).get(b"event_id", b"").decode("utf-8", "replace")
-        gauge = self.metrics.inflight.labels(self.service)
+        gauge = self.metrics.child(self.metrics.inflight, self.service)
         gauge.inc()
         started = time.perf_counter()
         try:
@@ -75,7 +75,8 @@ class Observer:
                     yield span
         finally:
             gauge.dec()
-            self.metrics.duration.labels(self.service).observe(time.perf_counter() - started)
+            duration = self.metrics.child(self.metrics.duration, self.service)
+            duration.observe(time.perf_counter() - started)
 
     @contextmanager
     def _span(
@@ -112,11 +113,12 @@ class Observer:
         """Record a committed outcome on the current span and in the metrics."""
         span = trace.get_current_span()
         step = outcome.step
-        self.metrics.events.labels(self.service, step.outcome).inc()
+        metrics = self.metrics
+        metrics.child(metrics.events, self.service, step.outcome).inc()
         if outcome.status == "dead_lettered":
-            self.metrics.dead_letters.labels(self.service, outcome.reason or "").inc()
+            metrics.child(metrics.dead_letters, self.service, outcome.reason or "").inc()
         elif outcome.status == "escalated":
-            self.metrics.escalations.labels(self.service, outcome.reason or "").inc()
+            metrics.child(metrics.escalations, self.service, outcome.reason or "").inc()
         if not span.is_recording():
             return
         structlog.contextvars.bind_contextvars(event_id=outcome.event_id)
@@ -197,13 +199,12 @@ class TracedLLM:
                 metrics.llm_errors.labels(self.agent, request.model, reason).inc()
                 raise
             finally:
-                metrics.llm_duration.labels(self.agent, request.model).observe(
+                metrics.child(metrics.llm_duration, self.agent, request.model).observe(
                     time.perf_counter() - started
                 )
             record_usage(span, result.model, result.usage.input_tokens, result.usage.output_tokens)
-        metrics.llm_tokens.labels(self.agent, result.model, "input").inc(result.usage.input_tokens)
-        metrics.llm_tokens.labels(self.agent, result.model, "output").inc(
-            result.usage.output_tokens
-        )
-        metrics.llm_cost.labels(self.agent, result.model).inc(result.cost_usd)
+        tokens = metrics.llm_tokens
+        metrics.child(tokens, self.agent, result.model, "input").inc(result.usage.input_tokens)
+        metrics.child(tokens, self.agent, result.model, "output").inc(result.usage.output_tokens)
+        metrics.child(metrics.llm_cost, self.agent, result.model).inc(result.cost_usd)
         return result

@@ -92,7 +92,8 @@ async def _group_state(redis: Redis, keys: Keys, key: str, info: dict[str, Any])
     histogram: dict[str, int] = {}
     if int(info["pending"]):
         pending = await redis.xpending_range(key, group, "-", "+", HISTOGRAM_SAMPLE)
-        oldest_idle = max(int(p["time_since_delivered"]) for p in pending)
+        # Entries can be acknowledged between XINFO and XPENDING: the sample may be empty.
+        oldest_idle = max((int(p["time_since_delivered"]) for p in pending), default=None)
         for entry in pending:
             bucket = _bucket(int(entry["times_delivered"]))
             histogram[bucket] = histogram.get(bucket, 0) + 1

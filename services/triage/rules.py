@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from services.intake.rules import INJECTION_PATTERNS
+from services.triage.keywords import KeywordIndex
 from shared.contracts import TriageRequest, TriageResult
 from shared.contracts.triage import CATEGORIES, Category, Priority, Route
 
@@ -40,23 +41,15 @@ CLARIFY_WORDS = 6
 _SENTENCES = re.compile(r"(?<=[.!?])\s+|\n+")
 
 
-def _word(keyword: str) -> re.Pattern[str]:
-    """A keyword as a whole word or phrase, with common endings ("bills", "crashed", "billing").
-
-    Plain substring tests misread everyday words: "sue" in "issue", "fire" in "firewall",
-    "charge" in "charger", "app" in "happy", "again" in "against".
-    """
-    return re.compile(rf"(?<!\w){re.escape(keyword)}(?:s|es|d|ed|ing|ly)?(?!\w)")
-
-
-_KEYWORD_PATTERNS = {c: tuple(_word(k) for k in KEYWORDS[c]) for c in CATEGORIES}
-_URGENT_PATTERNS = tuple(_word(k) for k in URGENT)
-_HIGH_PATTERNS = tuple(_word(k) for k in HIGH)
+# "sue" must not match "issue", nor "fire" "firewall", "charge" "charger", "app" "happy" or
+# "again" "against": keywords match whole words only (see KeywordIndex).
+_CATEGORY_INDEX = KeywordIndex({c: KEYWORDS[c] for c in CATEGORIES})
+_URGENT_INDEX = KeywordIndex({"urgent": URGENT})
+_HIGH_INDEX = KeywordIndex({"high": HIGH})
 
 
 def _hits(text: str) -> dict[Category, int]:
-    lowered = text.lower()
-    return {c: sum(bool(p.search(lowered)) for p in _KEYWORD_PATTERNS[c]) for c in CATEGORIES}
+    return _CATEGORY_INDEX.counts(text.lower())
 
 
 def without_instructions(text: str) -> str:
@@ -69,9 +62,9 @@ def without_instructions(text: str) -> str:
 
 def _priority(text: str, category: Category) -> Priority:
     lowered = without_instructions(text).lower()
-    if category == "emergency" or any(p.search(lowered) for p in _URGENT_PATTERNS):
+    if category == "emergency" or _URGENT_INDEX.any(lowered):
         return "urgent"
-    if category in ("legal", "complaint") or any(p.search(lowered) for p in _HIGH_PATTERNS):
+    if category in ("legal", "complaint") or _HIGH_INDEX.any(lowered):
         return "high"
     return "normal" if category != "general" else "low"
 
