@@ -41,18 +41,23 @@ def build(
             "cases": len(loaded.cases),
             "selected": selected,
         },
-        "run": {
-            "provider": run.provider,
-            "models": run.models,
-            "concurrency": run.concurrency,
-            "started_at": iso(run.started_at),
-            "wall_s": round(run.wall_s, 3),
-            "prefix": run.prefix,
-        },
+        "run": run_section(run),
         **summary,
         "failed": [r.case.id for r in results if not r.passed],
         "cases": [r.as_dict() for r in results],
         "ok": summary["outcome"]["lost"] == 0,
+    }
+
+
+def run_section(run: RunResult) -> dict[str, Any]:
+    """How a run was made: provider, models, concurrency, when, how long, under which prefix."""
+    return {
+        "provider": run.provider,
+        "models": run.models,
+        "concurrency": run.concurrency,
+        "started_at": iso(run.started_at),
+        "wall_s": round(run.wall_s, 3),
+        "prefix": run.prefix,
     }
 
 

@@ -34,7 +34,7 @@ from shared.eval.collect import (
     read_entries,
     submitted_event_id,
 )
-from shared.eval.report import iso
+from shared.eval.report import run_section
 from shared.eval.session import Progress, RunOptions, RunResult, run_payloads
 from shared.eval.trajectory import trajectory
 from shared.keys import Keys
@@ -164,14 +164,7 @@ def build(
             "first_entry": recorded[0][0],
             "last_entry": recorded[-1][0],
         },
-        "run": {
-            "provider": run.provider,
-            "models": run.models,
-            "concurrency": run.concurrency,
-            "started_at": iso(run.started_at),
-            "wall_s": round(run.wall_s, 3),
-            "prefix": run.prefix,
-        },
+        "run": run_section(run),
         "summary": {
             "events": len(events),
             **{v: verdicts[v] for v in ("same", "differs", "no_record", "live_unfinished", "lost")},
