@@ -185,6 +185,7 @@ class AgentStage(Generic[In, Out, S]):
             started_at=started,
             ended_at=time.time(),
             attempt=envelope.attempt,
+            llm_calls=llm.calls,
             tokens_in=llm.usage.input_tokens,
             tokens_out=llm.usage.output_tokens,
             cost_usd=llm.cost_usd,

@@ -31,6 +31,7 @@ class Step:
     entry_id: str = ""
     delivery: int = 1
     attempt: int = 0
+    llm_calls: int = 0
     tokens_in: int = 0
     tokens_out: int = 0
     cost_usd: float = 0.0
@@ -40,6 +41,8 @@ class Step:
 
     def as_dict(self) -> dict[str, Any]:
         data = {k: v for k, v in self.__dict__.items() if v not in (None, {}, "")}
+        if not self.llm_calls:
+            del data["llm_calls"]  # only agents call models: keep the validator's steps short
         data["duration_ms"] = round((self.ended_at - self.started_at) * 1000, 3)
         return data
 

@@ -62,9 +62,11 @@ def without_instructions(text: str) -> str:
 
 def _priority(text: str, category: Category) -> Priority:
     lowered = without_instructions(text).lower()
-    if category == "emergency" or _URGENT_INDEX.any(lowered):
+    urgent_words = _URGENT_INDEX.any(lowered)
+    if category == "emergency" or (urgent_words and category != "general"):
         return "urgent"
-    if category in ("legal", "complaint") or _HIGH_INDEX.any(lowered):
+    # The validator refuses an urgent answer with no specific category: the rules never give one.
+    if category in ("legal", "complaint") or urgent_words or _HIGH_INDEX.any(lowered):
         return "high"
     return "normal" if category != "general" else "low"
 

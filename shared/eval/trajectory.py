@@ -14,7 +14,8 @@ from shared.keys import AGENTS, SERVICES
 class Trajectory:
     """Attributes:
     hops: stage attempts by the four services (agents and validator).
-    llm_calls: agent attempts that spent tokens (each agent attempt makes at most one call).
+    llm_calls: LLM calls the agents made (records from before steps counted them: agent attempts
+        that spent tokens).
     retries: clarification retries: outputs the validator sent back to their agent.
     tokens_in / tokens_out / cost_usd: LLM spend over every attempt.
     judged / passed: agent outputs the validator judged on their first attempt, and how many of
@@ -52,7 +53,8 @@ def trajectory(steps: list[dict[str, Any]]) -> Trajectory:
             hops += 1
         if stage in AGENTS:
             last_agent = stage
-            llm_calls += int(step.get("tokens_in", 0) + step.get("tokens_out", 0) > 0)
+            spent = step.get("tokens_in", 0) + step.get("tokens_out", 0) > 0
+            llm_calls += int(step.get("llm_calls", spent))
             continue
         if stage != "validator":
             continue

@@ -49,6 +49,12 @@ def responded(reply: str = "Hello, we fixed the bill.", steps: Any = None) -> Ob
                     response={"reply": reply, "mode": "answer"})  # fmt: skip
 
 
+def test_llm_calls_come_from_the_steps_own_count_when_they_have_one() -> None:
+    steps = [agent("intake", llm_calls=2), accepted("intake"), agent("triage", llm_calls=0)]
+    assert trajectory(steps).llm_calls == 2
+    assert trajectory([agent("intake"), agent("triage")]).llm_calls == 2  # older records
+
+
 def test_an_answered_event_takes_six_hops_three_llm_calls_and_passes_every_contract() -> None:
     path = trajectory(ANSWERED)
     assert (path.hops, path.llm_calls, path.retries) == (6, 3, 0)
