@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 
 import structlog
-from openai import AsyncOpenAI
+from openai import AsyncOpenAI, DefaultAioHttpClient
 from openai.types.chat import ChatCompletion
 from redis.asyncio import Redis
 
@@ -95,6 +95,9 @@ class OpenAIClient:
             base_url=settings.openai_base_url,
             timeout=settings.llm_timeout_s,
             max_retries=0,
+            # aiohttp's pool finds a free connection in constant time; httpx's scans (and probes)
+            # every pooled connection per request: 3-4 ms of CPU a call with hundreds in flight.
+            http_client=DefaultAioHttpClient(timeout=settings.llm_timeout_s),
         )
         breaker = CircuitBreaker(
             provider_name(client),
@@ -196,13 +199,16 @@ class OpenAIClient:
 
     async def _call(self, request: LLMRequest[T], mode: Mode) -> ChatCompletion:
         async with asyncio.timeout(self._timeout_s):
-            return await self._client.chat.completions.create(
-                model=request.model,
-                messages=messages(request, mode),
-                response_format=response_format(request.schema, mode),
-                max_tokens=request.max_tokens,
-                temperature=request.temperature,
-            )
+            # The SDK's create() first walks the parameters against their TypedDicts (about 1 ms
+            # of CPU a call, for nothing: ours are plain JSON); post() sends them as they are.
+            body = {
+                "model": request.model,
+                "messages": messages(request, mode),
+                "response_format": response_format(request.schema, mode),
+                "max_tokens": request.max_tokens,
+                "temperature": request.temperature,
+            }
+            return await self._client.post("/chat/completions", body=body, cast_to=ChatCompletion)
 
     def _mode(self, model: str) -> Mode:
         if self._structured == "json_object" or model in self._no_schema:
