@@ -80,3 +80,18 @@ async def ensure_group(redis: Redis, stream: str, group: str) -> None:
     except ResponseError as exc:
         if "BUSYGROUP" not in str(exc):
             raise
+
+
+async def unlink_matching(redis: Redis, pattern: str, batch_size: int = 1000) -> int:
+    """Unlink every key matching ``pattern``, found with SCAN (never KEYS), in batches; how
+    many there were."""
+    dropped = 0
+    batch: list[bytes] = []
+    async for key in redis.scan_iter(match=pattern, count=batch_size):
+        batch.append(key)
+        if len(batch) >= batch_size:
+            dropped += await redis.unlink(*batch)
+            batch = []
+    if batch:
+        dropped += await redis.unlink(*batch)
+    return dropped

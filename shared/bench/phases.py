@@ -35,6 +35,7 @@ from shared.bench.runner import Procs, clean_env
 from shared.bench.stats import summary_ms
 from shared.errors import BatonError
 from shared.keys import SERVICES, Keys
+from shared.redis_client import unlink_matching
 
 Kind = Literal["baton", "raw"]
 STALL_S = 30.0
@@ -253,14 +254,7 @@ async def cleanup(redis: Redis, keys: Keys) -> None:
         if await redis.exists(stream):
             await redis.xtrim(stream, maxlen=0, approximate=False)
     for pattern in ("run:*", "seen:*", "budget:*"):
-        batch: list[bytes] = []
-        async for key in redis.scan_iter(match=f"{keys.prefix}:{pattern}", count=2000):
-            batch.append(key)
-            if len(batch) >= 2000:
-                await redis.unlink(*batch)
-                batch = []
-        if batch:
-            await redis.unlink(*batch)
+        await unlink_matching(redis, f"{keys.prefix}:{pattern}", batch_size=2000)
 
 
 def _with_total(cpu: dict[str, float]) -> dict[str, float]:

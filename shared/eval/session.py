@@ -29,7 +29,7 @@ from shared.eval.collect import Observed, collect, submitted_event_id
 from shared.eval.pipeline import EvalPipeline
 from shared.keys import Keys
 from shared.outcome import TERMINAL_STATUSES
-from shared.redis_client import connect_for
+from shared.redis_client import connect_for, unlink_matching
 from shared.service import StageFactory
 
 POLL_S = 0.02
@@ -208,13 +208,4 @@ class _Feeder:
 
 async def drop_prefix(redis: Redis, prefix: str) -> int:
     """Unlink every ``<prefix>:*`` key (SCAN, never KEYS or FLUSHDB); how many there were."""
-    dropped = 0
-    batch: list[bytes] = []
-    async for key in redis.scan_iter(match=f"{prefix}:*", count=1000):
-        batch.append(key)
-        if len(batch) >= UNLINK_BATCH:
-            dropped += await redis.unlink(*batch)
-            batch = []
-    if batch:
-        dropped += await redis.unlink(*batch)
-    return dropped
+    return await unlink_matching(redis, f"{prefix}:*", UNLINK_BATCH)

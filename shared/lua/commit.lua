@@ -19,8 +19,8 @@
 --     charges an LLM call's real usage to the event's budget ledger (see ledger.lua).
 -- Returns one status per entry: 1 committed, 0 stale (not pending any more), 2 duplicate.
 
-local plain = {XADD = true, HSET = true, HSETNX = true, RPUSH = true, PEXPIRE = true,
-               HINCRBY = true}
+-- Plain commands an op may be: publishing, and counting a duplicate on its run record.
+local plain = {XADD = true, HINCRBY = true}
 local group = ARGV[1]
 local entries = cmsgpack.unpack(ARGV[2])
 

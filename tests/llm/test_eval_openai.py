@@ -3,7 +3,6 @@ here), and the report carries that provider's tokens, prices and models."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -48,12 +47,6 @@ route = "escalation"
 reason = "sensitive_topic"
 category = "legal"
 """
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeOpenAI]:
-    with FakeOpenAI() as server:
-        yield server
 
 
 async def test_the_suite_runs_on_the_openai_provider_with_its_tokens_and_prices(
