@@ -6,43 +6,57 @@
 -- A call id names a stage attempt's n-th call, so a redelivered event that repeats the call is
 -- never charged twice: reserve and settle both see that it was already accounted for.
 
-local function ledger_num(key, field) return tonumber(redis.call('HGET', key, field) or '0') end
+-- Each operation reads what it needs with one HMGET and writes with one HSET: a command called
+-- from Lua costs far more than the field it touches.
+
+local function num(value) return tonumber(value or '0') end
 
 -- 1: go ahead (held, or already accounted for); 0: the budget would be exceeded.
 local function ledger_reserve(key, id, tokens, micro, max_tokens, max_micro, ttl)
-  if redis.call('HEXISTS', key, 'done:' .. id) == 1 or redis.call('HEXISTS', key, 'res:' .. id) == 1 then
-    return 1
-  end
-  if ledger_num(key, 'tokens') + ledger_num(key, 'reserved_tokens') + tokens > max_tokens
-      or ledger_num(key, 'micro_usd') + ledger_num(key, 'reserved_micro_usd') + micro > max_micro then
+  local v = redis.call('HMGET', key, 'done:' .. id, 'res:' .. id, 'tokens', 'reserved_tokens',
+    'micro_usd', 'reserved_micro_usd')
+  if v[1] or v[2] then return 1 end
+  local reserved_tokens, reserved_micro = num(v[4]), num(v[6])
+  if num(v[3]) + reserved_tokens + tokens > max_tokens
+      or num(v[5]) + reserved_micro + micro > max_micro then
     return 0
   end
-  redis.call('HINCRBY', key, 'reserved_tokens', tokens)
-  redis.call('HINCRBY', key, 'reserved_micro_usd', micro)
-  redis.call('HSET', key, 'res:' .. id, tokens .. ':' .. micro)
+  redis.call('HSET', key, 'reserved_tokens', reserved_tokens + tokens,
+    'reserved_micro_usd', reserved_micro + micro, 'res:' .. id, tokens .. ':' .. micro)
   redis.call('EXPIRE', key, ttl)
   return 1
 end
 
--- Drop a call's reservation without charging it; 1 if there was one.
-local function ledger_release(key, id)
-  local reservation = redis.call('HGET', key, 'res:' .. id)
-  if not reservation then return 0 end
+-- The reservation "tokens:micro" as two numbers.
+local function held(reservation)
   local sep = string.find(reservation, ':')
-  -- 0 - n, not -n: Lua renders -0 as "-0", which HINCRBY rejects (a free, unpriced call).
-  redis.call('HINCRBY', key, 'reserved_tokens', 0 - tonumber(string.sub(reservation, 1, sep - 1)))
-  redis.call('HINCRBY', key, 'reserved_micro_usd', 0 - tonumber(string.sub(reservation, sep + 1)))
+  return tonumber(string.sub(reservation, 1, sep - 1)), tonumber(string.sub(reservation, sep + 1))
+end
+
+-- 1 if the call had a reservation, now dropped without charging it.
+local function ledger_release(key, id)
+  local v = redis.call('HMGET', key, 'res:' .. id, 'reserved_tokens', 'reserved_micro_usd')
+  if not v[1] then return 0 end
+  local tokens, micro = held(v[1])
+  redis.call('HSET', key, 'reserved_tokens', num(v[2]) - tokens,
+    'reserved_micro_usd', num(v[3]) - micro)
   redis.call('HDEL', key, 'res:' .. id)
   return 1
 end
 
--- Charge a call's real usage in place of its reservation; 0 if it was already charged.
+-- 1 if it charged the call (and dropped its reservation); 0 if the call was already charged.
 local function ledger_settle(key, id, tokens, micro, ttl)
-  if redis.call('HEXISTS', key, 'done:' .. id) == 1 then return 0 end
-  ledger_release(key, id)
-  redis.call('HINCRBY', key, 'tokens', tokens)
-  redis.call('HINCRBY', key, 'micro_usd', micro)
-  redis.call('HSET', key, 'done:' .. id, '1')
+  local v = redis.call('HMGET', key, 'done:' .. id, 'res:' .. id, 'tokens', 'micro_usd',
+    'reserved_tokens', 'reserved_micro_usd')
+  if v[1] then return 0 end
+  local reserved_tokens, reserved_micro = num(v[5]), num(v[6])
+  if v[2] then
+    local held_tokens, held_micro = held(v[2])
+    reserved_tokens, reserved_micro = reserved_tokens - held_tokens, reserved_micro - held_micro
+    redis.call('HDEL', key, 'res:' .. id)
+  end
+  redis.call('HSET', key, 'tokens', num(v[3]) + tokens, 'micro_usd', num(v[4]) + micro,
+    'reserved_tokens', reserved_tokens, 'reserved_micro_usd', reserved_micro, 'done:' .. id, '1')
   redis.call('EXPIRE', key, ttl)
   return 1
 end
