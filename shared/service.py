@@ -9,6 +9,7 @@ from collections.abc import Callable
 import structlog
 from redis.asyncio import Redis
 
+from shared import eventloop
 from shared.agent import AgentStage
 from shared.config import BatonSettings, load_settings
 from shared.consumer import Worker
@@ -74,5 +75,5 @@ def run_service(settings_class: type[BatonSettings], build_stage: StageFactory) 
             loop.add_signal_handler(signum, stop.set)
         await serve(build_stage, settings, stop)
 
-    asyncio.run(_main())
+    eventloop.run(_main())
     return 0

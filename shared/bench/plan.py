@@ -20,6 +20,7 @@ from typing import Any, Literal
 import orjson
 from redis.asyncio import Redis
 
+from shared import eventloop
 from shared.bench import llm, phases, streams
 from shared.bench.profile import Profiler, hottest
 from shared.bench.runner import BenchRedis, Procs
@@ -131,6 +132,7 @@ class Bench:
             "host": platform.node(),
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
+            "event_loop": eventloop.loop_name(),
             "load_average_start": os.getloadavg(),
             "settings": settings,
             "worker_env": cfg.baton_env(),

@@ -96,7 +96,8 @@ def header(result: dict[str, Any]) -> str:
     end = ", ".join(f"{x:.2f}" for x in meta.get("load_average_end", ()))
     return (
         f"baton bench {meta['started_at']} on {meta['host']}: {meta['cpus']} CPUs, Python "
-        f"{meta['python']}; load average {load} at start, {end} at end.\n"
+        f"{meta['python']} ({meta.get('event_loop', 'asyncio')}); load average {load} at start, "
+        f"{end} at end.\n"
         f"{s['replicas']} process(es) per service; workers run with BATON_LOG_LEVEL="
         f"{env.get('BATON_LOG_LEVEL')} (so logging does not dominate), BATON_LLM="
         f"{env.get('BATON_LLM')}, BATON_CONCURRENCY={env.get('BATON_CONCURRENCY', 'default')}"

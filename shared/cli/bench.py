@@ -6,7 +6,6 @@ Exit codes: 0 when every event of every run arrived exactly once with nothing le
 
 from __future__ import annotations
 
-import asyncio
 import io
 import sys
 import time
@@ -16,6 +15,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from shared import eventloop
 from shared.bench.chart import save_chart
 from shared.bench.plan import AofMode, Bench, BenchConfig
 from shared.bench.report import finish, render, write_json
@@ -94,7 +94,7 @@ def run_bench(config: BenchConfig, console: Console) -> dict[str, Any]:
     run_dir = config.out_dir / time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     run_dir.mkdir(parents=True, exist_ok=True)
     console.print(f"baton bench: results and worker logs in {run_dir}/ (this takes a while)")
-    result = finish(asyncio.run(Bench(config, run_dir).run()))
+    result = finish(eventloop.run(Bench(config, run_dir).run()))
     json_path = write_json(result, run_dir / "bench.json")
     chart_path = save_chart(result, run_dir / "bench.png")
     recorder = Console(record=True, width=150, file=io.StringIO())

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
@@ -11,6 +10,7 @@ import orjson
 import typer
 from redis.asyncio import Redis
 
+from shared import eventloop
 from shared.config import BatonSettings, load_settings
 from shared.errors import ConfigError
 from shared.redis_client import connect_for
@@ -39,7 +39,7 @@ def client(config: BatonSettings) -> Redis:
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:
-    return asyncio.run(coro)
+    return eventloop.run(coro)
 
 
 def print_json(data: Any) -> None:

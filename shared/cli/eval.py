@@ -7,7 +7,6 @@ beyond its tolerance); 1 when an event was lost, a figure regressed, or the run 
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
@@ -19,6 +18,7 @@ import typer
 from rich.console import Console
 from rich.progress import Progress as Bar
 
+from shared import eventloop
 from shared.cli import common
 from shared.config import BatonSettings, LLMProvider
 from shared.eval import baseline as baselines
@@ -156,7 +156,7 @@ def _usage(make: Callable[[], T]) -> T:
 
 def _run(work: Coroutine[Any, Any, T], console: Console) -> T:
     try:
-        return asyncio.run(work)
+        return eventloop.run(work)
     except KeyboardInterrupt:
         console.print("interrupted")
         raise typer.Exit(130) from None
