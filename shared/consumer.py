@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import functools
 import time
 from typing import cast
@@ -28,7 +27,7 @@ from shared.delivery import Delivery, as_text
 from shared.envelope import Envelope, Fields
 from shared.errors import ContractError, PermanentError
 from shared.observe import Observer
-from shared.outcome import Outcome
+from shared.outcome import Outcome, evolve
 from shared.reclaimer import Reclaimer
 from shared.redis_client import ensure_group
 from shared.runrecord import note_failure
@@ -400,11 +399,12 @@ class Worker:
         return default_event_id(delivery.entry_id)
 
     async def _commit(self, delivery: Delivery, outcome: Outcome) -> None:
-        step = dataclasses.replace(
+        step = evolve(
             outcome.step, consumer=self.consumer, entry_id=delivery.entry_id,
             delivery=delivery.count,
         )  # fmt: skip
-        outcome = self.observer.stamp_publishes(dataclasses.replace(outcome, step=step), delivery)
+        publishes = self.observer.stamp_publishes(outcome, delivery)
+        outcome = evolve(outcome, step=step, publishes=publishes)
         self._committing.add(delivery.entry_id)
         status = await self.committer.commit(delivery.entry_id, outcome)
         self.observer.committed(outcome, status.name.lower())

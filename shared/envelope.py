@@ -90,7 +90,7 @@ class Envelope(BaseModel):
         """Encode as stream entry fields."""
         fields: Fields = {
             b"event_id": self.event_id.encode(),
-            b"envelope": orjson.dumps(self.model_dump(mode="json")),
+            b"envelope": self.__pydantic_serializer__.to_json(self),
         }
         if self.traceparent:
             fields[b"traceparent"] = self.traceparent.encode()

@@ -7,12 +7,46 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import BinaryIO
+from collections.abc import Iterator, MutableMapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any, BinaryIO
 
 import orjson
 import structlog
 
 from shared.config import BatonSettings
+
+# The ids of the stage attempt the running task works on (event, trace, delivery). One variable
+# set once per attempt: binding each key with structlog's contextvars cost more per entry than a
+# whole validation, and almost every attempt logs nothing.
+_ATTEMPT: ContextVar[MutableMapping[str, Any] | None] = ContextVar("baton_attempt", default=None)
+
+
+@contextmanager
+def attempt_context(context: MutableMapping[str, Any]) -> Iterator[MutableMapping[str, Any]]:
+    """Every log line written inside carries ``context`` (which may still be added to)."""
+    token = _ATTEMPT.set(context)
+    try:
+        yield context
+    finally:
+        _ATTEMPT.reset(token)
+
+
+def current_attempt() -> MutableMapping[str, Any] | None:
+    return _ATTEMPT.get()
+
+
+def merge_attempt_context(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """structlog processor: add the current attempt's ids (the line's own values win)."""
+    context = _ATTEMPT.get()
+    if context:
+        for key, value in context.items():
+            event_dict.setdefault(key, value)
+    return event_dict
+
 
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
            "error": logging.ERROR}  # fmt: skip
@@ -30,6 +64,7 @@ def configure_logging(
     )
     processors: list[structlog.typing.Processor] = [
         structlog.contextvars.merge_contextvars,
+        merge_attempt_context,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]

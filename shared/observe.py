@@ -11,10 +11,8 @@ import contextlib
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import replace
 from typing import Any
 
-import structlog
 from opentelemetry import trace
 from opentelemetry.trace import INVALID_SPAN, Span
 from redis.asyncio import Redis
@@ -25,6 +23,7 @@ from shared.commit import REDIS_UNAVAILABLE
 from shared.delivery import Delivery
 from shared.keys import Keys
 from shared.llm.client import Availability, LLMClient, LLMRequest, LLMResult, T
+from shared.logging import attempt_context, current_attempt
 from shared.metrics import BREAKER_STATES, Metrics
 from shared.outcome import Outcome, Publish
 from shared.tracing import (
@@ -64,37 +63,29 @@ class Observer:
         gauge.inc()
         started = time.perf_counter()
         try:
-            with self._span(stream, consumer, delivery, traceparent) as span:
+            spanned = (
+                self.tracing.process(stream, self.service, consumer, delivery.entry_id, traceparent)
+                if self.tracing.enabled
+                else contextlib.nullcontext(INVALID_SPAN)
+            )
+            with spanned as span:
                 ids = current_ids() if self.tracing.enabled else ids_of(traceparent)
                 context: dict[str, Any] = {"stage": self.service, "delivery": delivery.count}
                 if event_id:
                     context["event_id"] = event_id
                 if ids:
                     context["trace_id"], context["span_id"] = ids
-                with structlog.contextvars.bound_contextvars(**context):
+                with attempt_context(context):
                     yield span
         finally:
             gauge.dec()
             duration = self.metrics.child(self.metrics.duration, self.service)
             duration.observe(time.perf_counter() - started)
 
-    @contextmanager
-    def _span(
-        self, stream: str, consumer: str, delivery: Delivery, traceparent: bytes | None
-    ) -> Iterator[Span]:
-        if not self.tracing.enabled:
-            yield INVALID_SPAN
-            return
-        with self.tracing.process(
-            stream, self.service, consumer, delivery.entry_id, traceparent
-        ) as span:
-            yield span
-
-    def stamp_publishes(self, outcome: Outcome, delivery: Delivery) -> Outcome:
-        """A ``send`` span per publish; its context travels in the entry's ``traceparent``.
-
-        With tracing off, the incoming context is passed on unchanged (no spans are made).
-        """
+    def stamp_publishes(self, outcome: Outcome, delivery: Delivery) -> list[Publish]:
+        """The outcome's publishes, each with a ``send`` span whose context travels in the
+        entry's ``traceparent``. With tracing off, the incoming context is passed on unchanged
+        (no spans are made)."""
         incoming = (delivery.fields or {}).get(b"traceparent")
         publishes = []
         for publish in outcome.publishes:
@@ -107,7 +98,7 @@ class Observer:
             if context:
                 fields[b"traceparent"] = context
             publishes.append(Publish(publish.stream, fields))
-        return replace(outcome, publishes=publishes)
+        return publishes
 
     def committed(self, outcome: Outcome, commit: str) -> None:
         """Record a committed outcome on the current span and in the metrics."""
@@ -119,9 +110,11 @@ class Observer:
             metrics.child(metrics.dead_letters, self.service, outcome.reason or "").inc()
         elif outcome.status == "escalated":
             metrics.child(metrics.escalations, self.service, outcome.reason or "").inc()
+        context = current_attempt()
+        if context is not None:  # a raw submission's event id is known only once decoded
+            context["event_id"] = outcome.event_id
         if not span.is_recording():
             return
-        structlog.contextvars.bind_contextvars(event_id=outcome.event_id)
         attributes: dict[str, Any] = {
             "event_id": outcome.event_id,
             "outcome": step.outcome,

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from shared.envelope import Fields
+
+D = TypeVar("D")
 
 RunStatus = Literal["in_progress", "responded", "escalated", "dead_lettered"]
 TERMINAL_STATUSES: frozenset[str] = frozenset({"responded", "escalated", "dead_lettered"})
@@ -80,3 +82,14 @@ class Outcome:
     dedupe_key: str | None = None
     created_at: float | None = None
     charges: tuple[Charge, ...] = ()
+
+
+def evolve(instance: D, **changes: Any) -> D:
+    """A copy of a frozen dataclass with ``changes``, like :func:`dataclasses.replace` but
+    without re-running ``__init__`` field by field (the runtime stamps every committed entry).
+
+    Only for dataclasses whose ``__init__`` does no more than assign (no ``__post_init__``).
+    """
+    copy = object.__new__(type(instance))
+    copy.__dict__.update(instance.__dict__, **changes)
+    return copy

@@ -18,6 +18,9 @@ async def handle(request: CustomerRequest, ctx: AgentContext[IntakeSettings]) ->
     if request.subject:
         text = f"{rules.normalise(request.subject)}\n{text}"
     redacted = redact(text)
+    # The model reads the very text that may be attacking it, so it cannot be the only judge:
+    # the deterministic screen runs too, and the higher score wins.
+    rule_risk, rule_signals = rules.screen_injection(redacted.text)
     notice, ticket = untrusted(redacted.text)
     user = prompts.SCREEN_USER.format(ticket=ticket)
     if ctx.feedback:
@@ -29,14 +32,11 @@ async def handle(request: CustomerRequest, ctx: AgentContext[IntakeSettings]) ->
             system=prompts.SCREEN_SYSTEM.format(untrusted_notice=notice),
             user=user,
             schema=Screening,
-            offline=lambda: rules.screen(redacted.text),
+            offline=lambda: rules.screen(redacted.text, (rule_risk, rule_signals)),
             max_tokens=ctx.settings.intake_max_tokens,
         )
     )
     found = screening.value
-    # The model reads the very text that may be attacking it, so it cannot be the only judge:
-    # the deterministic screen runs too, and the higher score wins.
-    rule_risk, rule_signals = rules.screen_injection(redacted.text)
     signals = list(dict.fromkeys([*found.injection_signals, *rule_signals]))[:10]
     return IntakeResult(
         text=redacted.text,

@@ -90,8 +90,9 @@ def key_facts(text: str) -> list[str]:
     return list(dict.fromkeys(f[:200] for f in facts))[:10]
 
 
-def screen(text: str) -> Screening:
-    risk, signals = screen_injection(text)
+def screen(text: str, injection: tuple[float, list[str]] | None = None) -> Screening:
+    """The offline screening; ``injection``: :func:`screen_injection` of ``text``, if known."""
+    risk, signals = injection or screen_injection(text)
     return Screening(
         language=guess_language(text),
         injection_risk=risk,
