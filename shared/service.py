@@ -9,7 +9,7 @@ from collections.abc import Callable
 import structlog
 from redis.asyncio import Redis
 
-from shared import eventloop
+from shared import eventloop, heap
 from shared.agent import AgentStage
 from shared.config import BatonSettings, load_settings
 from shared.consumer import Worker
@@ -67,6 +67,7 @@ def run_service(settings_class: type[BatonSettings], build_stage: StageFactory) 
     """Entry point of ``python -m services.<name>``: SIGTERM/SIGINT stop it gracefully."""
     settings = load_settings(settings_class)
     configure_logging(settings)
+    heap.tune()
 
     async def _main() -> None:
         stop = asyncio.Event()

@@ -24,7 +24,7 @@ import signal
 
 from redis.asyncio import Redis
 
-from shared import eventloop
+from shared import eventloop, heap
 from shared.bench.streams import Entry, read_group
 from shared.keys import Keys
 from shared.redis_client import ensure_group
@@ -135,6 +135,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--sizes", required=True, help="bytes of the entry at hops 1..6")
     parser.add_argument("--event-id-len", type=int, default=16)
     args = parser.parse_args(argv)
+    heap.tune()  # as the services do (shared/service.py): a fair ceiling
     eventloop.run(_main(args))
 
 

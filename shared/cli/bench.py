@@ -15,7 +15,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from shared import eventloop
+from shared import eventloop, heap
 from shared.bench.chart import save_chart
 from shared.bench.plan import AofMode, Bench, BenchConfig
 from shared.bench.report import finish, render, write_json
@@ -79,6 +79,7 @@ def bench(
         overrides["warmup_s"] = min(3.0, overrides["latency_s"] / 4)
     config = BenchConfig.quick_config(**overrides) if quick else BenchConfig(**overrides)
     width = None if Console().width >= 130 else 150
+    heap.tune()  # a collector pause here would be read as the pipeline's latency
     result = run_bench(config, Console(stderr=as_json, width=width))
     if as_json:
         common.print_json(result)
