@@ -56,6 +56,7 @@ class CommitSettings:
     retention_s: int
     dedupe_ttl_s: int
     max_batch: int = 256
+    max_in_flight: int = 2
 
 
 class CommitProgram:
@@ -143,24 +144,44 @@ class Committer:
         return await future
 
     async def run(self) -> None:
-        """Commit queued outcomes until cancelled."""
-        while True:
-            batch = [await self._queue.get()]
-            while len(batch) < self._settings.max_batch and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
-            live = [item for item in batch if not item[2].cancelled()]
-            if not live:
-                continue
-            try:
-                await self._flush(live)
-            except Exception as exc:  # the loop must outlive any one batch
-                # Not an outage (those are retried inside): e.g. READONLY after a failover or a
-                # script error. Fail this batch's waiters; their entries stay pending and are
-                # delivered again. Later batches still commit.
-                log.error("commit_failed", error=repr(exc)[:300], entries=len(live))
-                for _, _, future in live:
-                    if not future.done():
-                        future.set_exception(exc)
+        """Commit queued outcomes until cancelled.
+
+        Up to ``max_in_flight`` batches are in flight at once: with ``appendfsync always`` each
+        waits for Redis's fsync, and the entries finished meanwhile need not wait for it too.
+        Entries are independent (each one's acknowledgement fences its own writes), so batches
+        may land in any order.
+        """
+        flushing: set[asyncio.Task[None]] = set()
+        try:
+            while True:
+                batch = [await self._queue.get()]
+                while len(batch) < self._settings.max_batch and not self._queue.empty():
+                    batch.append(self._queue.get_nowait())
+                live = [item for item in batch if not item[2].cancelled()]
+                if not live:
+                    continue
+                while len(flushing) >= self._settings.max_in_flight:
+                    await asyncio.wait(flushing, return_when=asyncio.FIRST_COMPLETED)
+                task = asyncio.create_task(self._flush_or_fail(live))
+                flushing.add(task)
+                task.add_done_callback(flushing.discard)
+        finally:
+            for task in flushing:
+                task.cancel()
+
+    async def _flush_or_fail(
+        self, batch: list[tuple[str, Outcome, asyncio.Future[CommitStatus]]]
+    ) -> None:
+        try:
+            await self._flush(batch)
+        except Exception as exc:  # the committer must outlive any one batch
+            # Not an outage (those are retried inside): e.g. READONLY after a failover or a
+            # script error. Fail this batch's waiters; their entries stay pending and are
+            # delivered again. Later batches still commit.
+            log.error("commit_failed", error=repr(exc)[:300], entries=len(batch))
+            for _, _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
 
     async def _flush(self, batch: list[tuple[str, Outcome, asyncio.Future[CommitStatus]]]) -> None:
         program = CommitProgram(self._settings.group)

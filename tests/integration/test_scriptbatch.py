@@ -39,33 +39,28 @@ async def test_concurrent_calls_get_their_own_replies_from_one_script_run(
     assert await evalsha_calls(redis) - before == 1
 
 
-async def test_an_error_fails_only_its_own_call(redis: Redis, prefix: str) -> None:
+@pytest.mark.parametrize(
+    ("bad_key", "bad_arg", "error"),
+    [
+        ("b", -1, "negative: -1"),  # the script's own error reply
+        ("text", 1, "not an integer"),  # a command failing inside the script (WRONGTYPE-like)
+    ],
+)
+async def test_an_error_fails_only_its_own_call(
+    redis: Redis, prefix: str, bad_key: str, bad_arg: int, error: str
+) -> None:
+    await redis.set(f"{prefix}:text", "not a number")
     batch = ScriptBatch(redis, INCR_BY)
     results = await asyncio.gather(
         batch.call([f"{prefix}:a"], [2]),
-        batch.call([f"{prefix}:b"], [-1]),
+        batch.call([f"{prefix}:{bad_key}"], [bad_arg]),
         batch.call([f"{prefix}:a"], [3]),
         return_exceptions=True,
     )
     good, bad, other = results
     assert (good, other) == (2, 5)
     assert isinstance(bad, ResponseError)
-    assert "negative: -1" in str(bad)
-
-
-async def test_a_failing_redis_command_fails_only_its_own_call(redis: Redis, prefix: str) -> None:
-    await redis.set(f"{prefix}:text", "not a number")
-    batch = ScriptBatch(redis, INCR_BY)
-    results = await asyncio.gather(
-        batch.call([f"{prefix}:d"], [2]),
-        batch.call([f"{prefix}:text"], [1]),
-        batch.call([f"{prefix}:d"], [3]),
-        return_exceptions=True,
-    )
-    good, bad, other = results
-    assert (good, other) == (2, 5)
-    assert isinstance(bad, ResponseError)
-    assert "not an integer" in str(bad)
+    assert error in str(bad)
     assert await redis.get(f"{prefix}:text") == b"not a number"
 
 
