@@ -42,6 +42,32 @@ def load_lua(name: str) -> str:
     return "\n".join([*parts, folder.joinpath(name).read_text()])
 
 
+class KeyTable:
+    """The keys a script call declares, each once, for ops that name them by position
+    (``KEYS[n]`` in Lua, 1-based)."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+        self._positions: dict[str, int] = {}
+
+    def position(self, name: str) -> int:
+        found = self._positions.get(name)
+        if found is None:
+            self.names.append(name)
+            found = self._positions[name] = len(self.names)
+        return found
+
+
+def pack_argument(value: Any) -> bytes:
+    """``value`` as one MessagePack script argument (redis-py packs a command argument by
+    argument in Python, which for hundreds of small arguments costs more than the script).
+
+    Raw (not bin) strings: Redis 7.0's cmsgpack reads only the older format; it keeps bytes.
+    """
+    packed: bytes = msgpack.packb(value, use_bin_type=False)
+    return packed
+
+
 class CommitStatus(enum.IntEnum):
     STALE = 0
     """The input was no longer pending (a peer committed it): nothing was written."""
@@ -61,26 +87,23 @@ class CommitSettings:
 
 class CommitProgram:
     """Arguments for ``commit.lua``: a deduplicated key table, the group, and the entries packed
-    as one MessagePack argument (redis-py packs a command argument by argument in Python, which
-    for a batch of hundreds of small arguments cost more than the rest of the commit)."""
+    as one MessagePack argument."""
 
     def __init__(self, group: str) -> None:
-        self.keys: list[str] = []
-        self._index: dict[str, int] = {}
+        self._keys = KeyTable()
         self.group = group
         self.entries: list[list[Any]] = []
 
     @property
+    def keys(self) -> list[str]:
+        return self._keys.names
+
+    @property
     def args(self) -> list[bytes | str]:
-        # Raw (not bin) strings: Redis 7.0's cmsgpack reads only the older format; it keeps bytes.
-        return [self.group, msgpack.packb(self.entries, use_bin_type=False)]
+        return [self.group, pack_argument(self.entries)]
 
     def key(self, name: str) -> int:
-        index = self._index.get(name)
-        if index is None:
-            self.keys.append(name)
-            index = self._index[name] = len(self.keys)
-        return index
+        return self._keys.position(name)
 
     def add(
         self,

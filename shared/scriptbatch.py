@@ -13,11 +13,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import msgpack
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from shared.commit import load_lua
+from shared.commit import KeyTable, load_lua, pack_argument
 
 Call = tuple[list[str], list[Any], "asyncio.Future[Any]"]
 
@@ -73,15 +72,10 @@ class ScriptBatch:
                 future.set_result(reply)
 
     async def _send(self, calls: list[Call]) -> list[Any]:
-        table: dict[str, int] = {}
-        packed = []
-        for keys, args, _ in calls:
-            positions = [table.setdefault(key, len(table) + 1) for key in keys]
-            packed.append([positions, args])
-        # Raw (not bin) strings: Redis 7.0's cmsgpack reads only the older format.
-        argument = msgpack.packb(packed, use_bin_type=False)
+        table = KeyTable()
+        packed = [[[table.position(key) for key in keys], args] for keys, args, _ in calls]
         # The script object reloads the script if the server lost its cache (restart, FLUSH).
-        replies: list[Any] = await self._script(keys=list(table), args=[argument])
+        replies: list[Any] = await self._script(keys=table.names, args=[pack_argument(packed)])
         return replies
 
 
