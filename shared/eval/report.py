@@ -164,6 +164,14 @@ def _category_table(per_category: dict[str, dict[str, Any]]) -> Table:
     return table
 
 
+def _note_hidden(table: Table, total: int) -> None:
+    """A last row saying how many of ``total`` rows the table left out (at most
+    ``MAX_FAILED_ROWS`` are shown; the JSON report has them all)."""
+    if total > MAX_FAILED_ROWS:
+        hidden = f"... {total - MAX_FAILED_ROWS} more (see --json)"
+        table.add_row(hidden, *([""] * (len(table.columns) - 1)))
+
+
 def _failed_table(failed: list[dict[str, Any]]) -> Table:
     table = Table(title=f"Failed cases ({len(failed)})", title_justify="left")
     for name in ("case", "expected", "got", "problems"):
@@ -171,8 +179,7 @@ def _failed_table(failed: list[dict[str, Any]]) -> Table:
     for case in failed[:MAX_FAILED_ROWS]:
         problems = "; ".join(case["problems"])
         table.add_row(case["id"], _expected(case["expected"]), _got(case["got"]), problems)
-    if len(failed) > MAX_FAILED_ROWS:
-        table.add_row(f"... {len(failed) - MAX_FAILED_ROWS} more (see --json)", "", "", "")
+    _note_hidden(table, len(failed))
     return table
 
 
@@ -288,6 +295,5 @@ def _differences(events: list[dict[str, Any]]) -> Table:
         for index, field in enumerate(event["changed"]):
             label = event["event_id"] if index == 0 else ""
             table.add_row(label, field, str(event["live"][field]), str(event["shadow"][field]))
-    if len(events) > MAX_FAILED_ROWS:
-        table.add_row(f"... {len(events) - MAX_FAILED_ROWS} more (see --json)", "", "", "")
+    _note_hidden(table, len(events))
     return table
