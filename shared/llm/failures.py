@@ -1,9 +1,9 @@
 """What went wrong with one provider call, and what to do about it.
 
-:func:`classify` turns an exception from the ``openai`` SDK (or our own overall timeout) into a
-:class:`Failure`: retry it or not, does it count against the circuit breaker, how long the server
-asked us to wait. Details are built from the status and the provider's error *code* only, never
-from the provider's message, which may echo the prompt.
+:func:`classify` turns an exception from the transport (:mod:`shared.llm.transport`) or our own
+overall timeout into a :class:`Failure`: retry it or not, does it count against the circuit
+breaker, how long the server asked us to wait. Details are built from the status and the
+provider's error *code* only, never from the provider's message, which may echo the prompt.
 """
 
 from __future__ import annotations
@@ -15,7 +15,11 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Literal
 
-import openai
+from shared.llm.transport import (
+    ProviderConnectionError,
+    ProviderResponseError,
+    ProviderStatusError,
+)
 
 Kind = Literal["retryable", "permanent", "schema_unsupported"]
 
@@ -54,28 +58,28 @@ class Failure:
 
 def classify(exc: BaseException, *, now: datetime | None = None) -> Failure | None:
     """The :class:`Failure` for ``exc``, or ``None`` when it is not a provider call failure."""
-    if isinstance(exc, openai.APITimeoutError | TimeoutError):
+    if isinstance(exc, TimeoutError):
         return Failure("retryable", "timeout", outage=True, detail="the LLM call timed out")
-    if isinstance(exc, openai.APIConnectionError):
+    if isinstance(exc, ProviderConnectionError):
         return Failure(
             "retryable", "connection", outage=True, detail="could not reach the LLM provider"
         )
-    if isinstance(exc, openai.APIStatusError):
+    if isinstance(exc, ProviderStatusError):
         return _status_failure(exc, now)
-    if isinstance(exc, openai.APIResponseValidationError):
+    if isinstance(exc, ProviderResponseError):
         return Failure(
-            "retryable", "bad_response", status=exc.status_code, outage=True,
-            detail=f"HTTP {exc.status_code} from the LLM provider with an unreadable body",
+            "retryable", "bad_response", status=exc.status, outage=True,
+            detail=f"HTTP {exc.status} from the LLM provider with an unreadable body",
         )  # fmt: skip
     return None
 
 
-def _status_failure(exc: openai.APIStatusError, now: datetime | None) -> Failure:
-    status = exc.status_code
+def _status_failure(exc: ProviderStatusError, now: datetime | None) -> Failure:
+    status = exc.status
     code = _safe_code(exc)
     detail = f"HTTP {status} from the LLM provider" + (f" ({code})" if code else "")
     cause = f"http_{status}"
-    wait = parse_retry_after(exc.response.headers, now=now)
+    wait = parse_retry_after(exc.headers, now=now)
     if status >= 500 or status in RETRYABLE_STATUS:
         outage = status >= 500 or status in OUTAGE_STATUS
         return Failure("retryable", cause, status, wait, outage, detail)
@@ -84,14 +88,14 @@ def _status_failure(exc: openai.APIStatusError, now: datetime | None) -> Failure
     return Failure("permanent", cause, status, detail=detail)
 
 
-def _safe_code(exc: openai.APIStatusError) -> str:
+def _safe_code(exc: ProviderStatusError) -> str:
     """The provider's error code or type, reduced to an identifier (no free text)."""
     raw = exc.code or exc.type or ""
     return _SAFE.sub("", str(raw))[:64]
 
 
-def _mentions_schema(exc: openai.APIStatusError) -> bool:
-    text = f"{exc.message} {exc.param or ''} {exc.body!r}".lower()
+def _mentions_schema(exc: ProviderStatusError) -> bool:
+    text = f"{exc.text} {exc.param or ''}".lower()
     return any(hint in text for hint in _SCHEMA_HINTS)
 
 

@@ -10,7 +10,10 @@ of :meth:`OpenAIClient.generate` is, per HTTP attempt:
 3. the request goes out with ``response_format`` from the contract (:mod:`shared.llm.structured`),
    bounded by ``BATON_LLM_TIMEOUT_S``;
 4. failures are classified (:mod:`shared.llm.failures`): permanent ones raise at once, retryable
-   ones are retried after backoff (:mod:`shared.llm.retry`); the SDK's own retries are off.
+   ones are retried after backoff (:mod:`shared.llm.retry`).
+
+The HTTP exchange itself is :mod:`shared.llm.transport` (aiohttp, not the ``openai`` SDK: see
+there why).
 
 Prompts and reply text are never logged nor put into exceptions; log lines carry agent, model,
 attempt, HTTP status and the provider's error code.
@@ -21,8 +24,6 @@ from __future__ import annotations
 import asyncio
 
 import structlog
-from openai import AsyncOpenAI, DefaultAioHttpClient
-from openai.types.chat import ChatCompletion
 from redis.asyncio import Redis
 
 from shared.config import BatonSettings
@@ -42,6 +43,7 @@ from shared.llm.structured import (
     response_format,
     system_prompt,
 )
+from shared.llm.transport import ChatReply, ChatTransport
 
 log = structlog.get_logger("baton.llm")
 
@@ -51,15 +53,15 @@ NO_KEY = "unused"
 
 
 class OpenAIClient:
-    """An :class:`~shared.llm.client.LLMClient` over the official ``AsyncOpenAI`` client.
+    """An :class:`~shared.llm.client.LLMClient` for any OpenAI-compatible Chat Completions server.
 
     Build it with :meth:`from_settings` (or ``shared.llm.build_llm``); the constructor takes the
-    parts, for tests. ``client`` must be built with ``max_retries=0``.
+    parts, for tests.
     """
 
     def __init__(
         self,
-        client: AsyncOpenAI,
+        transport: ChatTransport,
         *,
         structured: str = "auto",
         policy: RetryPolicy,
@@ -70,7 +72,7 @@ class OpenAIClient:
     ) -> None:
         if structured not in ("auto", "json_schema", "json_object"):
             raise ConfigError(f"unknown structured output mode {structured!r}")
-        self._client = client
+        self._transport = transport
         self._structured = structured
         self._policy = policy
         self._breaker = breaker
@@ -90,17 +92,11 @@ class OpenAIClient:
         key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
         if not key and not settings.openai_base_url:
             raise ConfigError("BATON_LLM=openai needs OPENAI_API_KEY, or OPENAI_BASE_URL")
-        client = AsyncOpenAI(
-            api_key=key or NO_KEY,
-            base_url=settings.openai_base_url,
-            timeout=settings.llm_timeout_s,
-            max_retries=0,
-            # aiohttp's pool finds a free connection in constant time; httpx's scans (and probes)
-            # every pooled connection per request: 3-4 ms of CPU a call with hundreds in flight.
-            http_client=DefaultAioHttpClient(timeout=settings.llm_timeout_s),
+        transport = ChatTransport(
+            settings.openai_base_url, key or NO_KEY, timeout_s=settings.llm_timeout_s
         )
         breaker = CircuitBreaker(
-            provider_name(client),
+            transport.name,
             failure_threshold=settings.llm_breaker_failures,
             cooldown_s=settings.llm_breaker_cooldown_s,
         )
@@ -111,7 +107,7 @@ class OpenAIClient:
             max_wait_s=settings.llm_max_wait_s,
         )
         return cls(
-            client,
+            transport,
             structured=settings.llm_structured,
             policy=policy,
             breaker=breaker,
@@ -135,7 +131,7 @@ class OpenAIClient:
         await self._breaker.wait_until_available()
 
     async def aclose(self) -> None:
-        await self._client.close()
+        await self._transport.aclose()
 
     async def generate(self, request: LLMRequest[T]) -> LLMResult[T]:
         """Fill ``request.schema``; see :class:`~shared.llm.client.LLMClient` for the errors."""
@@ -145,7 +141,7 @@ class OpenAIClient:
         while True:
             sent += 1
             outcome = await self._attempt(request, mode)
-            if isinstance(outcome, ChatCompletion):
+            if isinstance(outcome, ChatReply):
                 return self._result(request, outcome, mode, sent)
             if outcome.kind == "schema_unsupported":
                 mode = self._fall_back(request, mode, outcome)
@@ -166,7 +162,7 @@ class OpenAIClient:
             )  # fmt: skip
             await asyncio.sleep(delay)
 
-    async def _attempt(self, request: LLMRequest[T], mode: Mode) -> ChatCompletion | Failure:
+    async def _attempt(self, request: LLMRequest[T], mode: Mode) -> ChatReply | Failure:
         """One HTTP attempt under the breaker and the rate limit."""
         permit = await self._breaker.acquire()
         try:
@@ -197,10 +193,8 @@ class OpenAIClient:
         estimate = _prompt_estimate(request, mode) + request.max_tokens
         return await self._limiter.acquire(request.model, estimate)
 
-    async def _call(self, request: LLMRequest[T], mode: Mode) -> ChatCompletion:
+    async def _call(self, request: LLMRequest[T], mode: Mode) -> ChatReply:
         async with asyncio.timeout(self._timeout_s):
-            # The SDK's create() first walks the parameters against their TypedDicts (about 1 ms
-            # of CPU a call, for nothing: ours are plain JSON); post() sends them as they are.
             body = {
                 "model": request.model,
                 "messages": messages(request, mode),
@@ -208,7 +202,7 @@ class OpenAIClient:
                 "max_tokens": request.max_tokens,
                 "temperature": request.temperature,
             }
-            return await self._client.post("/chat/completions", body=body, cast_to=ChatCompletion)
+            return await self._transport.complete(body)
 
     def _mode(self, model: str) -> Mode:
         if self._structured == "json_object" or model in self._no_schema:
@@ -230,7 +224,7 @@ class OpenAIClient:
         return "json_object"
 
     def _result(
-        self, request: LLMRequest[T], completion: ChatCompletion, mode: Mode, sent: int
+        self, request: LLMRequest[T], completion: ChatReply, mode: Mode, sent: int
     ) -> LLMResult[T]:
         usage = _usage(request, completion, mode)
         cost = self._cost(request.model, completion.model, usage)
@@ -265,7 +259,7 @@ def _prompt_estimate(request: LLMRequest[T], mode: Mode) -> int:
     return estimate_tokens(system_prompt(request, mode)) + estimate_tokens(request.user)
 
 
-def _usage(request: LLMRequest[T], completion: ChatCompletion, mode: Mode) -> Usage:
+def _usage(request: LLMRequest[T], completion: ChatReply, mode: Mode) -> Usage:
     """Usage as reported; estimated (four characters a token) if the server reported none."""
     if completion.usage is not None:
         return Usage(completion.usage.prompt_tokens, completion.usage.completion_tokens)
@@ -288,10 +282,3 @@ def limiter_from_settings(settings: BatonSettings, redis: Redis | None) -> RateL
         redis, settings.prefix, default=default, per_model=per_model,
         max_wait_s=settings.llm_max_wait_s,
     )  # fmt: skip
-
-
-def provider_name(client: AsyncOpenAI) -> str:
-    """The base URL without credentials or query, for logs and the breaker's name."""
-    url = client.base_url
-    port = f":{url.port}" if url.port else ""
-    return f"{url.scheme}://{url.host}{port}{url.path}".rstrip("/")

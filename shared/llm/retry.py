@@ -1,7 +1,7 @@
 """How long to wait before the next attempt of an LLM call.
 
-The SDK's own retries are off (``max_retries=0``); this policy replaces them, so there is one
-retry layer to budget: at most ``max_attempts`` HTTP attempts per call, exponential backoff with
+This is the only retry layer (the HTTP transport never retries by itself), so there is one
+budget: at most ``max_attempts`` HTTP attempts per call, exponential backoff with
 full jitter between them, and never earlier than the server's ``Retry-After``.
 """
 

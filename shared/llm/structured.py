@@ -19,13 +19,12 @@ import functools
 from typing import Any, Literal
 
 import orjson
-from openai.types.chat import ChatCompletion, ChatCompletionMessageParam
-from openai.types.chat.completion_create_params import ResponseFormat
 from pydantic import BaseModel, ValidationError
 
 from shared.envelope import validation_errors
 from shared.errors import ContractError, PermanentError
 from shared.llm.client import LLMRequest, T
+from shared.llm.transport import ChatReply
 
 Mode = Literal["json_schema", "json_object"]
 
@@ -86,7 +85,7 @@ def _length_hint(least: object, most: object) -> str:
     return ""
 
 
-def response_format(schema: type[BaseModel], mode: Mode) -> ResponseFormat:
+def response_format(schema: type[BaseModel], mode: Mode) -> dict[str, Any]:
     if mode == "json_object":
         return {"type": "json_object"}
     return {
@@ -110,14 +109,14 @@ def system_prompt(request: LLMRequest[T], mode: Mode) -> str:
     )
 
 
-def messages(request: LLMRequest[T], mode: Mode) -> list[ChatCompletionMessageParam]:
+def messages(request: LLMRequest[T], mode: Mode) -> list[dict[str, str]]:
     return [
         {"role": "system", "content": system_prompt(request, mode)},
         {"role": "user", "content": request.user},
     ]
 
 
-def parse_reply(completion: ChatCompletion, schema: type[T]) -> T:
+def parse_reply(completion: ChatReply, schema: type[T]) -> T:
     """The contract filled by the model's reply.
 
     Raises:

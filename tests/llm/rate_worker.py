@@ -13,13 +13,12 @@ import asyncio
 import json
 import time
 
-from openai import AsyncOpenAI
-
 from shared.errors import BatonError
 from shared.llm.breaker import CircuitBreaker
 from shared.llm.openai_provider import OpenAIClient
 from shared.llm.ratelimit import Limit, RateLimiter
 from shared.llm.retry import RetryPolicy
+from shared.llm.transport import ChatTransport
 from shared.redis_client import connect
 from tests.llm.test_openai_provider import triage_request
 
@@ -31,7 +30,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         window_s=args.window, bucket_s=args.bucket,
     )  # fmt: skip
     client = OpenAIClient(
-        AsyncOpenAI(api_key="sk-test", base_url=args.base_url, max_retries=0, timeout=10),
+        ChatTransport(args.base_url, "sk-test", timeout_s=10),
         policy=RetryPolicy(max_attempts=1),
         breaker=CircuitBreaker(args.base_url, failure_threshold=5, cooldown_s=1),
         limiter=limiter,
