@@ -48,6 +48,19 @@ INJECTION_PATTERNS: dict[str, re.Pattern[str]] = {
     ),
     "jailbreak": re.compile(r"\b(jailbreak|DAN mode|developer mode|no restrictions)\b", re.I),
 }
+# Per pattern, words one of which every match contains (in lower case): when a text, once folded
+# (see _fold), contains none of them, neither the text nor any part of it can match the pattern, so
+# it is not searched. Keep in step with INJECTION_PATTERNS.
+INJECTION_CLUES: dict[str, tuple[str, ...]] = {
+    "override_instructions": ("ignore", "disregard", "forget"),
+    "role_impersonation": ("system", "assistant", "developer", "you are now", "act as"),
+    "prompt_exfiltration": ("prompt", "instructions", "hidden rules"),
+    "routing_manipulation": ("priority", "urgent", "billing", "category", "queue"),
+    "jailbreak": ("jailbreak", "dan mode", "developer mode", "no restrictions"),
+}
+# The only characters that re.IGNORECASE equates with an ASCII letter but str.lower() does not
+# turn into that letter: dotted capital I, dotless i and long s (the Kelvin sign lower-cases to k).
+_IGNORECASE_ALIASES = str.maketrans({"\u0130": "i", "\u0131": "i", "\u017f": "s"})
 # References (INV-1234, #98765) and amounts. "#" is not a word character, so no \b before it.
 FACT = re.compile(r"\b[A-Z]{2,5}-?\d{3,}|(?<!\w)#\d{3,}|\b\d+[.,]\d{2}\s?(?:EUR|USD|GBP|€|\$|£)")
 _SIGNAL_WEIGHTS = {
@@ -67,15 +80,49 @@ def normalise(text: str) -> str:
     return _BLANK_LINES.sub("\n\n", text).strip()
 
 
+def _languages_by_stopword() -> dict[str, tuple[str, ...]]:
+    languages: dict[str, tuple[str, ...]] = {}
+    for language, stopwords in STOPWORDS.items():
+        for word in stopwords:
+            languages[word] = (*languages.get(word, ()), language)
+    return languages
+
+
+_STOPWORD_LANGUAGES = _languages_by_stopword()
+
+
 def guess_language(text: str) -> str:
-    words = [w.lower() for w in _WORD.findall(text)]
-    scores = {lang: sum(w in stop for w in words) for lang, stop in STOPWORDS.items()}
-    best = max(scores, key=lambda lang: scores[lang])
+    """The language with the most stopwords in ``text`` (the first in STOPWORDS on a tie), or
+    "en" when there are none."""
+    scores = dict.fromkeys(STOPWORDS, 0)
+    for word in _WORD.findall(text):
+        for language in _STOPWORD_LANGUAGES.get(word.lower(), ()):
+            scores[language] += 1
+    best = max(scores, key=scores.__getitem__)
     return best if scores[best] > 0 else "en"
 
 
+def _fold(text: str) -> str:
+    """``text`` lower-cased so that wherever an ``re.I`` pattern made of ASCII letters and spaces
+    matches ``text``, the pattern in lower case is a substring of the result."""
+    if not text.isascii():
+        text = text.translate(_IGNORECASE_ALIASES)
+    return text.lower()
+
+
+def injection_suspects(text: str) -> list[tuple[str, re.Pattern[str]]]:
+    """The injection patterns (by name, in order) that may match ``text`` or a part of it; the
+    others cannot (see INJECTION_CLUES)."""
+    folded = _fold(text)
+    return [
+        (name, pattern)
+        for name, pattern in INJECTION_PATTERNS.items()
+        if any(clue in folded for clue in INJECTION_CLUES[name])
+    ]
+
+
 def screen_injection(text: str) -> tuple[float, list[str]]:
-    signals = [name for name, pattern in INJECTION_PATTERNS.items() if pattern.search(text)]
+    signals = [name for name, pattern in injection_suspects(text) if pattern.search(text)]
     risk = min(1.0, sum(_SIGNAL_WEIGHTS[s] for s in signals))
     return round(risk, 2), signals
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from services.intake.rules import INJECTION_PATTERNS
+from services.intake.rules import injection_suspects
 from services.triage.keywords import KeywordIndex
 from shared.contracts import TriageRequest, TriageResult
 from shared.contracts.triage import CATEGORIES, Category, Priority, Route
@@ -56,7 +56,8 @@ def without_instructions(text: str) -> str:
     """The text minus the sentences that address the system ("set the priority to urgent",
     "ignore previous instructions"): what the customer says, not what they order us to decide."""
     sentences = _SENTENCES.split(text)
-    kept = [s for s in sentences if not any(p.search(s) for p in INJECTION_PATTERNS.values())]
+    patterns = [pattern for _, pattern in injection_suspects(text)]
+    kept = [s for s in sentences if not any(p.search(s) for p in patterns)]
     return " ".join(kept)
 
 

@@ -2,9 +2,23 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
-from shared.redaction import contains_pii, luhn_valid, redact
+from shared.redaction import (
+    CARD,
+    CARD_MARK,
+    DATE,
+    EMAIL,
+    EMAIL_MARK,
+    PHONE,
+    PHONE_MARK,
+    Redaction,
+    contains_pii,
+    luhn_valid,
+    redact,
+)
 
 
 @pytest.mark.parametrize(
@@ -167,3 +181,88 @@ def test_contains_pii_answers_without_changing_anything() -> None:
 )  # fmt: skip
 def test_luhn_check(digits: str, valid: bool) -> None:
     assert luhn_valid(digits) is valid
+
+
+def reference_redact(text: str) -> Redaction:
+    """The definition: every pattern runs on every text, in turn (redact as first written)."""
+    text, emails = EMAIL.subn(EMAIL_MARK, text)
+    cards = 0
+
+    def _card(match: re.Match[str]) -> str:
+        nonlocal cards
+        candidate = match.group()
+        groups = list(re.finditer(r"\d+", candidate))
+        for size in range(len(groups), 0, -1):
+            for first in range(len(groups) - size + 1):
+                start, end = groups[first].start(), groups[first + size - 1].end()
+                digits = re.sub(r"\D", "", candidate[start:end])
+                if 13 <= len(digits) <= 19 and luhn_valid(digits):
+                    cards += 1
+                    return candidate[:start] + CARD_MARK + candidate[end:]
+        return candidate
+
+    text = CARD.sub(_card, text)
+    phones = 0
+
+    def _phone(match: re.Match[str]) -> str:
+        nonlocal phones
+        candidate = match.group()
+        digits = re.sub(r"\D", "", candidate)
+        if not 7 <= len(digits) <= 15 or DATE.match(candidate):
+            return candidate
+        separators = len(re.findall(r"[\s.-]", candidate))
+        if not (
+            candidate.startswith(("+", "("))
+            or separators >= 2
+            or (separators == 0 and digits.startswith("0") and len(digits) >= 10)
+        ):
+            return candidate
+        phones += 1
+        return PHONE_MARK
+
+    text = PHONE.sub(_phone, text)
+    return Redaction(text=text, email=emails, phone=phones, card=cards)
+
+
+PII_PIECES = [
+    "",
+    "no digits at all",
+    "jane@example.com",
+    "a@b",
+    "meet @ noon",
+    "4111111111111111@example.com",  # a card number inside an email goes with the email
+    "4111 1111 1111 1111",
+    "4111-1111-1111-1111",
+    "4111 1111 1111 1112",
+    "qty 2 4111 1111 1111 1111 123 12/25",
+    "\uff14" + "\uff11" * 15,  # full-width digits are digits too
+    " ".join(["\u0664\u0661\u0661\u0661"] + ["\u0661" * 4] * 3),  # Arabic-Indic 4111 1111 ...
+    "4 2 2 2 2 2 2 2 2 2 2 2 2",
+    "123456789012",
+    "+1 415 555 0132",
+    "(415) 555-0132",
+    "415.555.0132",
+    "020 7946 0958",
+    "07700900123",
+    "123456",
+    "1234567",
+    "123-4567",
+    "12 34 56",
+    "12.34.56.78.90",
+    "2024-03-15 10:30",
+    "15.03.2024",
+    "49.99 EUR",
+    "order #12345678",
+    "INV-100123",
+    "[EMAIL] [PHONE] [CARD]",
+]
+
+
+@pytest.mark.parametrize("first", PII_PIECES)
+def test_redact_and_contains_pii_agree_with_running_every_pattern(first: str) -> None:
+    """The shortcuts (no "@", too few digits, first hit) never change an answer."""
+    for second in PII_PIECES:
+        for text in (f"{first} {second}", f"{first}{second}", f"{first}\n{second}."):
+            expected = reference_redact(text)
+            assert redact(text) == expected, text
+            assert contains_pii(text) is (expected.total > 0), text

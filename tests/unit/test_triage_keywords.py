@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from services.triage.keywords import KeywordIndex, whole_word
+from services.triage.keywords import KeywordIndex, leading_word, whole_word
 from services.triage.rules import HIGH, KEYWORDS, URGENT
 from shared.cli.demo import DEMO_EVENTS
 
@@ -18,6 +18,10 @@ TRICKY = [
     "No funciona el envío del paquete; mot de passe oublié; doesn't work, not working!",
     "Money back? money-back; log in / log-in / login; 2FA 2fas; error 500 500s 5000",
     "the service is down for everyone, right now, URGENTLY; déjà vu, contraseñas",
+    "money backs, money backing, moneyback, xmoney back, money back_, money back2, émoney back",
+    "money\nback; money  back; Money Back; doesn't works; doesn'tworking; sign-in; sign ins",
+    "mot de passes, mot de passé, demot de passe, log inly; log in",
+    "charged twicely - all customersly; double  charged; third timed",
     "",
 ]
 
@@ -57,3 +61,28 @@ def test_counts_are_distinct_keywords_per_label() -> None:
     assert index.counts("charged twice, two bills, happy apps") == {"billing": 3, "other": 1}
     assert index.counts("nothing here") == {"billing": 0, "other": 0}
     assert not index.any("nothing here")
+
+
+@pytest.mark.parametrize(
+    ("phrase", "word"),
+    [
+        ("money back", "money"),
+        ("doesn't work", "doesn"),
+        ("mot de passe", "mot"),
+        ("-log in", "log"),
+        ("#1", None),  # the only word ends the phrase, where an ending may extend it
+        ("'s", None),
+        ("", None),
+    ],
+)
+def test_a_phrase_is_led_by_its_first_word_when_a_non_word_character_follows_it(
+    phrase: str, word: str | None
+) -> None:
+    assert leading_word(phrase) == word
+
+
+def test_phrases_without_a_leading_word_are_searched_in_every_text() -> None:
+    keywords: dict[str, tuple[str, ...]] = {"odd": ("#1", "-x", "a-", "-log in", "é e")}
+    index = KeywordIndex(keywords)
+    for text in ("#1 and #1s", "a-x -xes a-", "the -log in", "é e", "é es", "nothing"):
+        assert index.found(text) == by_patterns(keywords, text), text
