@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 from redis.asyncio import Redis
 
 from shared.config import BatonSettings
@@ -47,13 +47,16 @@ class AgentContext(Generic[S]):
 Handler = Callable[[In, AgentContext[S]], Awaitable[Out]]
 
 
-def default_decision(result: BaseModel) -> dict[str, Any]:
-    """The short, scalar fields of a result: what a run record shows as the stage's decision."""
-    skip = {"text", "reply", "summary"}
+_NOT_DECISIONS = frozenset({"text", "reply", "summary"})
+
+
+def default_decision(result: dict[str, Any]) -> dict[str, Any]:
+    """The short, scalar fields of a result (as JSON data): what a run record shows as the
+    stage's decision."""
     return {
         k: v
-        for k, v in result.model_dump(mode="json").items()
-        if k not in skip and isinstance(v, str | int | float | bool) and len(str(v)) <= 40
+        for k, v in result.items()
+        if k not in _NOT_DECISIONS and isinstance(v, str | int | float | bool) and len(str(v)) <= 40
     }
 
 
@@ -162,13 +165,11 @@ class AgentStage(Generic[In, Out, S]):
                 self.service, {}, input=envelope.payload, attempt=envelope.attempt, halt=halt
             )
             return self._outcome(envelope, handoff, started, llm, "halted", {"halt": halt.reason})
+        output = result.model_dump(mode="json")
         handoff = envelope.next(
-            self.service,
-            result.model_dump(mode="json"),
-            input=envelope.payload,
-            attempt=envelope.attempt,
+            self.service, output, input=envelope.payload, attempt=envelope.attempt
         )
-        return self._outcome(envelope, handoff, started, llm, "ok", default_decision(result))
+        return self._outcome(envelope, handoff, started, llm, "ok", default_decision(output))
 
     def _outcome(
         self,

@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Iterator, MutableMapping
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import MutableMapping
+from contextvars import ContextVar, Token
 from typing import Any, BinaryIO
 
 import orjson
@@ -23,14 +22,17 @@ from shared.config import BatonSettings
 _ATTEMPT: ContextVar[MutableMapping[str, Any] | None] = ContextVar("baton_attempt", default=None)
 
 
-@contextmanager
-def attempt_context(context: MutableMapping[str, Any]) -> Iterator[MutableMapping[str, Any]]:
-    """Every log line written inside carries ``context`` (which may still be added to)."""
-    token = _ATTEMPT.set(context)
-    try:
-        yield context
-    finally:
-        _ATTEMPT.reset(token)
+AttemptToken = Token[MutableMapping[str, Any] | None]
+
+
+def enter_attempt(context: MutableMapping[str, Any]) -> AttemptToken:
+    """From now on every log line of this task carries ``context`` (which may still be added
+    to), until :func:`leave_attempt` with the token returned."""
+    return _ATTEMPT.set(context)
+
+
+def leave_attempt(token: AttemptToken) -> None:
+    _ATTEMPT.reset(token)
 
 
 def current_attempt() -> MutableMapping[str, Any] | None:

@@ -9,8 +9,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
+from types import TracebackType
 from typing import Any
 
 from opentelemetry import trace
@@ -23,7 +23,7 @@ from shared.commit import REDIS_UNAVAILABLE
 from shared.delivery import Delivery
 from shared.keys import Keys
 from shared.llm.client import Availability, LLMClient, LLMRequest, LLMResult, T
-from shared.logging import attempt_context, current_attempt
+from shared.logging import current_attempt, enter_attempt, leave_attempt
 from shared.metrics import BREAKER_STATES, Metrics
 from shared.outcome import Outcome, Publish
 from shared.tracing import (
@@ -54,33 +54,12 @@ class Observer:
             metrics.serve(metrics_port)
         return cls(service, Tracing.from_env(service), metrics)
 
-    @contextmanager
-    def attempt(self, stream: str, consumer: str, delivery: Delivery) -> Iterator[Span]:
-        """The span and log context of one stage attempt on one delivery."""
-        traceparent = (delivery.fields or {}).get(b"traceparent")
-        event_id = (delivery.fields or {}).get(b"event_id", b"").decode("utf-8", "replace")
-        gauge = self.metrics.child(self.metrics.inflight, self.service)
-        gauge.inc()
-        started = time.perf_counter()
-        try:
-            spanned = (
-                self.tracing.process(stream, self.service, consumer, delivery.entry_id, traceparent)
-                if self.tracing.enabled
-                else contextlib.nullcontext(INVALID_SPAN)
-            )
-            with spanned as span:
-                ids = current_ids() if self.tracing.enabled else ids_of(traceparent)
-                context: dict[str, Any] = {"stage": self.service, "delivery": delivery.count}
-                if event_id:
-                    context["event_id"] = event_id
-                if ids:
-                    context["trace_id"], context["span_id"] = ids
-                with attempt_context(context):
-                    yield span
-        finally:
-            gauge.dec()
-            duration = self.metrics.child(self.metrics.duration, self.service)
-            duration.observe(time.perf_counter() - started)
+    def attempt(
+        self, stream: str, consumer: str, delivery: Delivery
+    ) -> AbstractContextManager[Span]:
+        """The span and log context of one stage attempt on one delivery, and its in-flight
+        gauge and duration."""
+        return _Attempt(self, stream, consumer, delivery)
 
     def stamp_publishes(self, outcome: Outcome, delivery: Delivery) -> list[Publish]:
         """The outcome's publishes, each with a ``send`` span whose context travels in the
@@ -152,6 +131,62 @@ class Observer:
 
     def instrument(self, client: LLMClient, agent: str) -> LLMClient:
         return TracedLLM(client, self, agent)
+
+
+class _Attempt:
+    """:meth:`Observer.attempt`: a class rather than a generator, as it wraps every entry."""
+
+    __slots__ = ("_consumer", "_delivery", "_observer", "_span", "_started", "_stream", "_token")
+
+    def __init__(self, observer: Observer, stream: str, consumer: str, delivery: Delivery) -> None:
+        self._observer = observer
+        self._stream = stream
+        self._consumer = consumer
+        self._delivery = delivery
+        self._span: AbstractContextManager[Span] | None = None
+
+    def __enter__(self) -> Span:
+        observer = self._observer
+        fields = self._delivery.fields or {}
+        traceparent = fields.get(b"traceparent")
+        metrics = observer.metrics
+        metrics.child(metrics.inflight, observer.service).inc()
+        self._started = time.perf_counter()
+        span: Span = INVALID_SPAN
+        if observer.tracing.enabled:
+            self._span = observer.tracing.process(
+                self._stream, observer.service, self._consumer, self._delivery.entry_id,
+                traceparent,
+            )  # fmt: skip
+            span = self._span.__enter__()
+            ids = current_ids()
+        else:
+            ids = ids_of(traceparent)
+        context: dict[str, Any] = {"stage": observer.service, "delivery": self._delivery.count}
+        event_id = fields.get(b"event_id")
+        if event_id:
+            context["event_id"] = event_id.decode("utf-8", "replace")
+        if ids:
+            context["trace_id"], context["span_id"] = ids
+        self._token = enter_attempt(context)
+        return span
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        leave_attempt(self._token)
+        try:
+            if self._span is not None:
+                self._span.__exit__(kind, error, traceback)
+        finally:
+            observer = self._observer
+            metrics = observer.metrics
+            metrics.child(metrics.inflight, observer.service).dec()
+            duration = metrics.child(metrics.duration, observer.service)
+            duration.observe(time.perf_counter() - self._started)
 
 
 class TracedLLM:

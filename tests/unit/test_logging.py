@@ -8,7 +8,7 @@ import orjson
 import structlog
 
 from shared.config import BatonSettings
-from shared.logging import attempt_context, configure_logging
+from shared.logging import configure_logging, enter_attempt, leave_attempt
 
 
 def lines(out: io.BytesIO) -> list[dict[str, object]]:
@@ -20,10 +20,12 @@ def test_lines_inside_an_attempt_carry_its_ids_and_lines_after_it_do_not() -> No
     configure_logging(BatonSettings(log_level="info"), to=out)
     log = structlog.get_logger("test")
     try:
-        with attempt_context({"event_id": "e-1", "stage": "triage"}) as context:
-            log.info("inside", stage="own value wins")
-            context["trace_id"] = "abc"
-            log.info("later")
+        context: dict[str, object] = {"event_id": "e-1", "stage": "triage"}
+        token = enter_attempt(context)
+        log.info("inside", stage="own value wins")
+        context["trace_id"] = "abc"
+        log.info("later")
+        leave_attempt(token)
         log.info("after")
     finally:
         structlog.reset_defaults()
