@@ -1,6 +1,6 @@
 """LLM-bound mode: the real services with ``BATON_LLM=openai`` against the fake OpenAI server.
 
-The fake server (``python -m tests.fakes.openai_server``, from the repository) answers every
+The fake server (``python -m shared.bench.fake_llm``, the benchmark's own lean one) answers every
 call after a fixed delay, with a valid reply for each agent's contract, so every event makes the
 same six hops as offline. For each concurrency ``c`` (``BATON_CONCURRENCY``, events in flight per
 worker) a fresh fleet runs while a closed loop keeps ``3c`` events in the pipeline (``c`` per LLM
@@ -24,7 +24,7 @@ from shared.bench import audit
 from shared.bench.load import Collector, post_closed_loop
 from shared.bench.phases import BenchError, Fleet, start_baton, wait_ready
 from shared.bench.resources import CpuSnapshot, cpu_us_per_event
-from shared.bench.runner import REPO_ROOT, Procs, clean_env
+from shared.bench.runner import Procs, clean_env
 from shared.bench.stats import summary_ms
 from shared.embedded import free_port
 
@@ -40,10 +40,6 @@ REPLIES: dict[str, dict[str, Any]] = {
     "ResponderResult": {"reply": "Sorry about the double charge: we are refunding it now.",
                         "language": "en", "follow_up_questions": []},
 }  # fmt: skip
-
-
-def fake_available() -> bool:
-    return (REPO_ROOT / "tests" / "fakes" / "openai_server.py").exists()
 
 
 def write_script(path: Path, delay_s: float) -> Path:
@@ -67,11 +63,9 @@ class FakeServer:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
 
-    def _call(self, method: str, path: str) -> None:
-        data = b"{}" if method == "POST" else None
-        request = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", data, method=method)
-        request.add_header("Content-Type", "application/json")
-        with urllib.request.urlopen(request, timeout=5) as response:
+    def _health(self) -> None:
+        url = f"http://127.0.0.1:{self.port}/_admin/health"
+        with urllib.request.urlopen(url, timeout=5) as response:
             response.read()
 
     async def wait_ready(self, timeout_s: float = 30.0) -> None:
@@ -80,15 +74,11 @@ class FakeServer:
             if not self.proc.alive:
                 raise BenchError(f"the fake OpenAI server exited; see {self.proc.log_path}")
             try:
-                await asyncio.to_thread(self._call, "GET", "/_admin/health")
+                await asyncio.to_thread(self._health)
                 return
             except OSError:
                 await asyncio.sleep(0.1)
         raise BenchError(f"the fake OpenAI server did not answer within {timeout_s}s")
-
-    async def forget_requests(self) -> None:
-        """Drop its request records (they would pile up over a sweep); defaults stay."""
-        await asyncio.to_thread(self._call, "POST", "/_admin/reset")
 
 
 def steady_rate(arrivals: list[float]) -> float:
@@ -115,7 +105,6 @@ async def sweep_point(
     fleet = start_baton(procs, url, prefix, redis_pid, replicas, env)
     try:
         await wait_ready(redis, fleet)
-        await fake.forget_requests()
         if on_ready is not None:
             on_ready(fleet)
         return await _measure(redis, reader, fleet.keys.prefix, fleet, fake, concurrency,

@@ -221,8 +221,6 @@ class Bench:
 
     async def _llm_sweep(self) -> dict[str, Any]:
         cfg = self.config
-        if not llm.fake_available():
-            return {"skipped": "the fake OpenAI server (tests/fakes) is not in this checkout"}
         server = BenchRedis(self.run_dir / "redis-llm", appendfsync=None)
         server.start()
         assert server.pid is not None

@@ -238,8 +238,6 @@ def render(result: dict[str, Any], console: Console) -> None:
     llm = result.get("llm") or {}
     if llm.get("points"):
         console.print(llm_table(llm))
-    elif llm.get("skipped"):
-        console.print(f"LLM-bound mode skipped: {llm['skipped']}")
     console.print(targets_table(result))
     console.print(completeness_table(result))
     verdict = "[green]COMPLETE[/]" if result["ok"] else "[red]FAILED: events lost or duplicated[/]"
