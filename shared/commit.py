@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import time
 from dataclasses import dataclass
 from importlib import resources
+from itertools import chain
 from typing import Any
 
 import msgpack
@@ -76,6 +78,10 @@ class CommitStatus(enum.IntEnum):
     """The idempotency marker already existed: the input was acknowledged, outputs skipped."""
 
 
+# commit.lua's replies, by value: cheaper than calling the enum for every entry.
+_STATUSES: tuple[CommitStatus, ...] = tuple(sorted(CommitStatus))
+
+
 @dataclass(frozen=True)
 class CommitSettings:
     group: str
@@ -87,12 +93,12 @@ class CommitSettings:
 
 class CommitProgram:
     """Arguments for ``commit.lua``: a deduplicated key table, the group, and the entries packed
-    as one MessagePack argument."""
+    as one flat MessagePack array (one table for Lua to build, not several per entry)."""
 
     def __init__(self, group: str) -> None:
         self._keys = KeyTable()
         self.group = group
-        self.entries: list[list[Any]] = []
+        self._program: list[Any] = []
 
     @property
     def keys(self) -> list[str]:
@@ -100,7 +106,7 @@ class CommitProgram:
 
     @property
     def args(self) -> list[bytes | str]:
-        return [self.group, pack_argument(self.entries)]
+        return [self.group, pack_argument(self._program)]
 
     def key(self, name: str) -> int:
         return self._keys.position(name)
@@ -113,32 +119,42 @@ class CommitProgram:
         guard: tuple[str, int] | None = None,
         duplicate_ops: list[Op] | None = None,
     ) -> None:
-        guard_index, guard_ttl = (self.key(guard[0]), guard[1]) if guard else (0, 0)
-        self.entries.append([
-            self.key(stream), entry_id, guard_index, str(guard_ttl),
-            [self._op(op) for op in ops], [self._op(op) for op in duplicate_ops or ()],
-        ])  # fmt: skip
+        """Commit ``ops`` with the acknowledgement of ``entry_id`` on ``stream``; with a ``guard``
+        (idempotency marker key, TTL seconds) that already exists, ``duplicate_ops`` instead."""
+        program, position = self._program, self._keys.position
+        guard_index, guard_ttl = (position(guard[0]), guard[1]) if guard else (0, 0)
+        lengths = len(program) + 4  # where the header's two op-list lengths go
+        program += (position(stream), entry_id, guard_index, guard_ttl, 0, 0)
+        program[lengths] = self._append(ops)
+        if duplicate_ops:
+            program[lengths + 1] = self._append(duplicate_ops)
 
-    def _op(self, op: Op) -> list[Any]:
-        command, key, args = op
-        return [command, self.key(key), args]
+    def _append(self, ops: list[Op]) -> int:
+        """Append ``ops`` as ``command, key_index, arg_count, args...``; their length."""
+        program, position = self._program, self._keys.position
+        start = len(program)
+        for command, key, args in ops:
+            program += (command, position(key), len(args))
+            program += args
+        return len(program) - start
 
 
-def outcome_ops(keys: Keys, outcome: Outcome, retention_s: int) -> list[Op]:
-    """Every write an outcome makes: its publishes, its LLM charges, its run-record update."""
-    ops: list[Op] = []
-    for publish in outcome.publishes:
-        flat: list[bytes | str] = ["*"]
-        for field, value in publish.fields.items():
-            flat += [field, value]
-        ops.append(("XADD", publish.stream, flat))
-    budget_key = keys.budget(outcome.event_id)
-    for charge in outcome.charges:
-        args: list[bytes | str] = [
-            charge.call_id, str(charge.tokens), str(charge.micro_usd), str(retention_s)
-        ]  # fmt: skip
-        ops.append(("SETTLE", budget_key, args))
-    ops.append(run_record_op(keys, outcome, retention_s))
+def outcome_ops(
+    keys: Keys, outcome: Outcome, retention_s: int, updated_at: str | None = None
+) -> list[Op]:
+    """Every write an outcome makes: its publishes, its LLM charges, its run-record update
+    (stamped ``updated_at``, by default now)."""
+    ops: list[Op] = [
+        ("XADD", publish.stream, ["*", *chain.from_iterable(publish.fields.items())])
+        for publish in outcome.publishes
+    ]
+    if outcome.charges:
+        budget_key, ttl = keys.budget(outcome.event_id), str(retention_s)
+        ops += [
+            ("SETTLE", budget_key, [charge.call_id, str(charge.tokens), str(charge.micro_usd), ttl])
+            for charge in outcome.charges
+        ]
+    ops.append(run_record_op(keys, outcome, retention_s, updated_at))
     return ops
 
 
@@ -208,16 +224,18 @@ class Committer:
 
     async def _flush(self, batch: list[tuple[str, Outcome, asyncio.Future[CommitStatus]]]) -> None:
         program = CommitProgram(self._settings.group)
+        updated_at = repr(time.time())  # one script call commits the batch: one update time
         for entry_id, outcome, _ in batch:
-            program.add(self._stream, entry_id, *self._ops_for(outcome))
+            program.add(self._stream, entry_id, *self._ops_for(outcome, updated_at))
         statuses = await self._execute(program)
         for (_, _, future), status in zip(batch, statuses, strict=True):
             if not future.done():
-                future.set_result(CommitStatus(int(status)))
+                future.set_result(_STATUSES[status])
 
-    def _ops_for(self, outcome: Outcome) -> tuple[list[Op], tuple[str, int] | None, list[Op]]:
-        retention = self._settings.retention_s
-        ops = outcome_ops(self._keys, outcome, retention)
+    def _ops_for(
+        self, outcome: Outcome, updated_at: str
+    ) -> tuple[list[Op], tuple[str, int] | None, list[Op]]:
+        ops = outcome_ops(self._keys, outcome, self._settings.retention_s, updated_at)
         if outcome.dedupe_key is None:
             return ops, None, []
         duplicate: list[Op] = [("HINCRBY", self._keys.run(outcome.event_id), ["duplicates", "1"])]

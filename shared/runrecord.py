@@ -20,20 +20,28 @@ from shared.outcome import Outcome
 Op = tuple[str, str, list[bytes | str]]
 
 
-def run_record_op(keys: Keys, outcome: Outcome, retention_s: int) -> Op:
-    """The commit op (``RUN`` in commit.lua) that records ``outcome`` on its event's run record."""
-    fields: list[bytes | str] = [
-        "event_id", outcome.event_id,
+def run_record_op(
+    keys: Keys, outcome: Outcome, retention_s: int, updated_at: str | None = None
+) -> Op:
+    """The commit op (``RUN`` in commit.lua) that records ``outcome`` on its event's run record.
+
+    ``updated_at`` (a ``repr`` of a Unix time) defaults to now; a batch may stamp all its entries
+    with one time.
+    """
+    event_id, step = outcome.event_id, outcome.step
+    args: list[bytes | str] = [
+        keys.run_steps(event_id),
+        str(retention_s * 1000),
+        repr(outcome.created_at or step.started_at),
+        orjson.dumps(step.as_dict()),
+        "event_id", event_id,
         "status", outcome.status,
-        "stage", outcome.step.stage,
-        "updated_at", repr(time.time()),
+        "stage", step.stage,
+        "updated_at", updated_at or repr(time.time()),
     ]  # fmt: skip
     if outcome.reason:
-        fields += ["reason", outcome.reason]
-    created_at = repr(outcome.created_at or outcome.step.started_at)
-    step = orjson.dumps(outcome.step.as_dict())
-    args = [keys.run_steps(outcome.event_id), str(retention_s * 1000), created_at, step, *fields]
-    return ("RUN", keys.run(outcome.event_id), args)
+        args += ("reason", outcome.reason)
+    return ("RUN", keys.run(event_id), args)
 
 
 async def load_run(redis: Redis, keys: Keys, event_id: str) -> dict[str, Any] | None:

@@ -5,54 +5,67 @@
 -- pending, so no peer has committed it) apply the entry's writes. A stale worker whose entry was
 -- reclaimed and finished by a peer gets 0 from XACK and writes nothing.
 --
--- KEYS: every key the batch touches; ARGV[1]: consumer group; ARGV[2]: the entries, one
--- MessagePack array of
---   {input_key_index, entry_id, guard_key_index (0 = none), guard_ttl_seconds, ops, duplicate_ops}
--- where an op is {command, key_index, {args...}}.
+-- KEYS: every key the batch touches; ARGV[1]: consumer group; ARGV[2]: the entries, one flat
+-- MessagePack array (one Lua table to build, however many entries and ops). Per entry:
+--   input_key_index, entry_id, guard_key_index (0 = none), guard_ttl_seconds,
+--   ops_length, duplicate_ops_length, ops..., duplicate_ops...
+-- where an op is `command, key_index, arg_count, args...` and a *_length counts array slots.
 -- A guard is an idempotency marker (SET NX EX): when it already exists the entry is a duplicate,
 -- so its normal ops are skipped and its duplicate ops run instead.
 -- Besides plain commands, two compound ops keep the program short:
---   RUN key {steps_key, ttl_ms, created_at, step_json, field, value, ...}
+--   RUN key steps_key ttl_ms created_at step_json field value ...
 --     updates a run record: HSET the fields, HSETNX created_at, RPUSH the step; the retention
---     TTL is set when the hash or the steps list is created.
---   SETTLE key {call_id, tokens, micro_usd, ttl_s}
+--     TTL is set when created_at is set and when the steps list is created.
+--   SETTLE key call_id tokens micro_usd ttl_s
 --     charges an LLM call's real usage to the event's budget ledger (see ledger.lua).
 -- Returns one status per entry: 1 committed, 0 stale (not pending any more), 2 duplicate.
 
 -- Plain commands an op may be: publishing, and counting a duplicate on its run record.
 local plain = {XADD = true, HINCRBY = true}
 local group = ARGV[1]
-local entries = cmsgpack.unpack(ARGV[2])
+local program = cmsgpack.unpack(ARGV[2])
 
-local function record_run(key, args)
-  local steps_key, ttl_ms = args[1], args[2]
-  redis.call('HSET', key, unpack(args, 5))
-  if redis.call('HSETNX', key, 'created_at', args[3]) == 1 then
+-- The run record's args are program[at .. last].
+local function record_run(key, at, last)
+  local steps_key, ttl_ms = program[at], program[at + 1]
+  -- HSET answers how many fields it added. None: the record has had a step before, so it has
+  -- its created_at (only this op writes status, and always with created_at), and HSETNX would
+  -- do nothing.
+  if redis.call('HSET', key, unpack(program, at + 4, last)) > 0
+      and redis.call('HSETNX', key, 'created_at', program[at + 2]) == 1 then
     redis.call('PEXPIRE', key, ttl_ms)
   end
-  if redis.call('RPUSH', steps_key, args[4]) == 1 then
+  if redis.call('RPUSH', steps_key, program[at + 3]) == 1 then
     redis.call('PEXPIRE', steps_key, ttl_ms)
   end
 end
 
-local function apply_ops(ops)
-  for _, op in ipairs(ops) do
-    local command, key, args = op[1], KEYS[op[2]], op[3]
+-- Applies the ops in program[at .. stop - 1]; an error reply if one is not allowed.
+local function apply_ops(at, stop)
+  while at < stop do
+    local command, key, first = program[at], KEYS[program[at + 1]], at + 3
+    local last = at + 2 + program[at + 2]
     if command == 'RUN' then
-      record_run(key, args)
+      record_run(key, first, last)
     elseif command == 'SETTLE' then
-      ledger_settle(key, args[1], tonumber(args[2]), tonumber(args[3]), args[4])
+      ledger_settle(key, program[first], tonumber(program[first + 1]),
+        tonumber(program[first + 2]), program[first + 3])
     elseif plain[command] then
-      redis.call(command, key, unpack(args))
+      redis.call(command, key, unpack(program, first, last))
     else
       return redis.error_reply('commit: command not allowed: ' .. command)
     end
+    at = last + 1
   end
 end
 
-local statuses = {}
-for n, entry in ipairs(entries) do
-  local input, entry_id, guard, guard_ttl = KEYS[entry[1]], entry[2], entry[3], entry[4]
+local statuses, at, size = {}, 1, #program
+while at <= size do
+  local input, entry_id, guard, guard_ttl = KEYS[program[at]], program[at + 1], program[at + 2],
+    program[at + 3]
+  local ops = at + 6
+  local duplicate_ops = ops + program[at + 4]
+  local next_entry = duplicate_ops + program[at + 5]
   local status = 0
   if redis.call('XACK', input, group, entry_id) == 1 then
     status = 1
@@ -61,8 +74,13 @@ for n, entry in ipairs(entries) do
     end
   end
   local err
-  if status == 1 then err = apply_ops(entry[5]) elseif status == 2 then err = apply_ops(entry[6]) end
+  if status == 1 then
+    err = apply_ops(ops, duplicate_ops)
+  elseif status == 2 then
+    err = apply_ops(duplicate_ops, next_entry)
+  end
   if err then return err end
-  statuses[n] = status
+  statuses[#statuses + 1] = status
+  at = next_entry
 end
 return statuses

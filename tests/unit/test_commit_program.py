@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
 
 import msgpack
 import orjson
@@ -25,22 +24,38 @@ class DecodedEntry:
 
 
 def decode(keys: list[str], argv: list[bytes | str]) -> tuple[str, list[DecodedEntry]]:
-    """Read a program the way commit.lua does (1-based key indexes, one MessagePack argument)."""
+    """Read a program the way commit.lua does (1-based key indexes, one flat MessagePack array:
+    per entry a six-slot header, then its ops and duplicate ops as ``command, key, count, args``).
+    """
     group, packed = argv
     assert isinstance(group, str)
     assert isinstance(packed, bytes)
+    program = msgpack.unpackb(packed, raw=True)
 
-    def ops(raw: list[list[Any]]) -> list[Op]:
-        return [(command.decode(), keys[index - 1], args) for command, index, args in raw]
+    def ops(at: int, stop: int) -> list[Op]:
+        found: list[Op] = []
+        while at < stop:
+            command, index, count = program[at : at + 3]
+            found.append((command.decode(), keys[index - 1], program[at + 3 : at + 3 + count]))
+            at += 3 + count
+        assert at == stop
+        return found
 
-    entries = []
-    for input_index, entry_id, guard_index, guard_ttl, normal, duplicate in msgpack.unpackb(
-        packed, raw=True
-    ):
+    entries, at = [], 0
+    while at < len(program):
+        input_index, entry_id, guard_index, guard_ttl, ops_length, duplicate_length = program[
+            at : at + 6
+        ]
         guard = (keys[guard_index - 1], int(guard_ttl)) if guard_index > 0 else None
+        normal, duplicate = at + 6, at + 6 + ops_length
+        at = duplicate + duplicate_length
         entries.append(
             DecodedEntry(
-                keys[input_index - 1], entry_id.decode(), guard, ops(normal), ops(duplicate)
+                keys[input_index - 1],
+                entry_id.decode(),
+                guard,
+                ops(normal, duplicate),
+                ops(duplicate, at),
             )
         )
     return group, entries
@@ -157,3 +172,17 @@ def test_outcome_ops_publish_first_then_settle_charges_then_record_the_run() -> 
     assert "command == 'RUN'" in script
     assert "command == 'SETTLE'" in script
     assert "HINCRBY" in allowed  # the duplicate op
+
+
+def test_the_run_record_is_stamped_with_the_given_update_time() -> None:
+    keys = Keys("p")
+    outcome = Outcome(
+        event_id="e-1",
+        publishes=[],
+        step=Step(stage="validator", outcome="ok", started_at=1.0, ended_at=2.0),
+    )
+    ((command, key, args),) = outcome_ops(keys, outcome, retention_s=60, updated_at="12.5")
+    assert (command, key) == ("RUN", "p:run:e-1")
+    assert args[4:] == ["event_id", "e-1", "status", "in_progress", "stage", "validator",
+                        "updated_at", "12.5"]  # fmt: skip
+    assert args[:3] == ["p:run:e-1:steps", "60000", "1.0"]
