@@ -162,24 +162,21 @@ async def test_the_unknown_name_is_quoted_in_the_error(fake_url: str) -> None:
     assert "'NoSuchContract'" in answer["error"]["message"]
 
 
-async def test_a_body_that_is_not_json_gets_a_400(fake_url: str) -> None:
+@pytest.mark.parametrize(
+    ("path", "body", "status", "code"),
+    [("/v1/chat/completions", b"{not json", 400, "bad_json"),
+     ("/v1/embeddings", b"{}", 404, "not_found")],
+)  # fmt: skip
+async def test_a_bad_body_or_unknown_path_gets_an_error_object(
+    fake_url: str, path: str, body: bytes, status: int, code: str
+) -> None:
     async with (
         aiohttp.ClientSession() as session,
-        session.post(f"{fake_url}/v1/chat/completions", data=b"{not json") as response,
+        session.post(f"{fake_url}{path}", data=body) as response,
     ):
-        status, answer = response.status, orjson.loads(await response.read())
-    assert status == 400
-    assert answer["error"]["code"] == "bad_json"
-
-
-async def test_an_unknown_path_gets_a_404_error_object(fake_url: str) -> None:
-    async with (
-        aiohttp.ClientSession() as session,
-        session.post(f"{fake_url}/v1/embeddings", data=b"{}") as response,
-    ):
-        status, answer = response.status, orjson.loads(await response.read())
-    assert status == 404
-    assert answer["error"]["code"] == "not_found"
+        got, answer = response.status, orjson.loads(await response.read())
+    assert got == status
+    assert answer["error"]["code"] == code
 
 
 async def test_hundreds_of_calls_wait_out_their_delay_at_once(tmp_path: Path) -> None:
