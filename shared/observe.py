@@ -149,16 +149,15 @@ class _Attempt:
         observer = self._observer
         fields = self._delivery.fields or {}
         traceparent = fields.get(b"traceparent")
-        metrics = observer.metrics
-        metrics.child(metrics.inflight, observer.service).inc()
         self._started = time.perf_counter()
         span: Span = INVALID_SPAN
         if observer.tracing.enabled:
-            self._span = observer.tracing.process(
+            spanned = observer.tracing.process(
                 self._stream, observer.service, self._consumer, self._delivery.entry_id,
                 traceparent,
             )  # fmt: skip
-            span = self._span.__enter__()
+            span = spanned.__enter__()
+            self._span = spanned  # exited in __exit__ only once it was entered
             ids = current_ids()
         else:
             ids = ids_of(traceparent)
@@ -169,6 +168,9 @@ class _Attempt:
         if ids:
             context["trace_id"], context["span_id"] = ids
         self._token = enter_attempt(context)
+        # Counted last: if starting the span raised, there is no __exit__ to count it out.
+        metrics = observer.metrics
+        metrics.child(metrics.inflight, observer.service).inc()
         return span
 
     def __exit__(
