@@ -15,6 +15,7 @@ from typing import Any, Generic, TypeVar
 from pydantic import ValidationError
 from redis.asyncio import Redis
 
+from shared.channel import channel_for
 from shared.config import BatonSettings
 from shared.contracts import Contract
 from shared.delivery import Delivery
@@ -103,6 +104,7 @@ class AgentStage(Generic[In, Out, S]):
 
     async def aclose(self) -> None:
         await self.llm.aclose()
+        await self.ledger.aclose()
 
     def parse_input(self, envelope: Envelope) -> In:
         try:
@@ -234,6 +236,7 @@ def agent_stage(
     settings: S,
     redis: Redis,
 ) -> AgentStage[In, Out, S]:
-    """Wire an agent: its LLM client and the shared budget ledger, both on ``redis``."""
-    ledger = BudgetLedger(redis, settings.keys, settings.run_retention_s)
+    """Wire an agent: its LLM client and the shared budget ledger, both on ``redis`` (the
+    ledger's reservations on a channel of their own: one per LLM call)."""
+    ledger = BudgetLedger(redis, settings.keys, settings.run_retention_s, channel_for(redis))
     return stage_class(service, input_type, handler, settings, build_llm(settings, redis), ledger)

@@ -22,6 +22,7 @@ from redis.exceptions import OutOfMemoryError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from shared.backoff import equal_jitter
+from shared.channel import Channel, ChannelScript, PooledChannel
 from shared.keys import Keys
 from shared.outcome import Outcome
 from shared.runrecord import Op, run_record_op
@@ -159,15 +160,24 @@ def outcome_ops(
 
 
 class Committer:
-    """Batches fenced commits for one input stream and consumer group."""
+    """Batches fenced commits for one input stream and consumer group.
 
-    def __init__(self, redis: Redis, keys: Keys, stream: str, settings: CommitSettings) -> None:
-        self._redis = redis
+    The commits go on ``channel`` when given (:meth:`aclose` closes it), else on ``redis``'s pool.
+    """
+
+    def __init__(
+        self,
+        redis: Redis,
+        keys: Keys,
+        stream: str,
+        settings: CommitSettings,
+        channel: Channel | None = None,
+    ) -> None:
         self._keys = keys
         self._stream = stream
         self._settings = settings
         self._closing = False
-        self._script = redis.register_script(load_lua("commit.lua"))
+        self._script = ChannelScript(channel or PooledChannel(redis), load_lua("commit.lua"))
         self._queue: asyncio.Queue[tuple[str, Outcome, asyncio.Future[CommitStatus]]] = (
             asyncio.Queue()
         )
@@ -175,6 +185,10 @@ class Committer:
     def close(self) -> None:
         """Stop retrying commits (shutdown): entries not committed stay pending for peers."""
         self._closing = True
+
+    async def aclose(self) -> None:
+        """Close the committer's channel (once :meth:`run` has stopped)."""
+        await self._script.channel.aclose()
 
     async def commit(self, entry_id: str, outcome: Outcome) -> CommitStatus:
         """Queue ``outcome`` for the next batch and wait until it is committed (or found stale)."""
@@ -245,7 +259,7 @@ class Committer:
         attempt = 0
         while True:
             try:
-                result: list[int] = await self._script(keys=program.keys, args=program.args)
+                result: list[int] = await self._script(program.keys, program.args)
                 return result
             except REDIS_UNAVAILABLE as exc:
                 if self._closing:

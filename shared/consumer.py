@@ -20,11 +20,12 @@ from redis.exceptions import OutOfMemoryError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from shared.backoff import equal_jitter
+from shared.channel import channel_for
 from shared.commit import REDIS_UNAVAILABLE, CommitSettings, CommitStatus, Committer
 from shared.config import BatonSettings
 from shared.deadletter import MAX_DELIVERIES, TRIMMED, dead_letter_outcome
 from shared.delivery import Delivery, as_text
-from shared.envelope import Envelope, Fields
+from shared.envelope import Envelope
 from shared.errors import ContractError, PermanentError
 from shared.observe import Observer
 from shared.outcome import Outcome, evolve
@@ -40,7 +41,7 @@ log = structlog.get_logger("baton.consumer")
 # bare OSError/TimeoutError: an LLM call timing out is the event's failure and counts).
 STAGE_REDIS_UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, OutOfMemoryError)
 
-StreamReply = list[tuple[bytes, list[tuple[bytes, Fields]]]] | None
+StreamReply = list[tuple[bytes, list[tuple[bytes, list[bytes] | None]]]] | None
 
 
 class Worker:
@@ -49,8 +50,10 @@ class Worker:
     Args:
         stage: the service logic.
         settings: the service's settings.
-        redis: a client for commands (commits, claims); its pool bounds concurrent Redis calls.
-        reader: a separate client for the blocking XREADGROUP, so it never holds up commits.
+        redis: a client for commands (claims, heartbeats); commits go on a channel of their own
+            to the same server (see :mod:`shared.channel`).
+        reader: the client whose settings the blocking XREADGROUP's own channel takes (its
+            socket timeout must exceed the block time), so a read never holds up commits.
     """
 
     def __init__(
@@ -69,7 +72,7 @@ class Worker:
         self.stream = self.keys.input_stream(stage.service)
         self.consumer = settings.consumer_name()
         self._redis = redis
-        self._reader = reader
+        self._reads = channel_for(reader)
         self._inflight: dict[str, asyncio.Task[None]] = {}
         self._committing: set[str] = set()
         self._alone = asyncio.Lock()
@@ -83,6 +86,7 @@ class Worker:
             self.keys,
             self.stream,
             CommitSettings(self.group, settings.run_retention_s, settings.dedupe_ttl_s),
+            channel_for(redis),
         )
         self.reclaimer = Reclaimer(self, redis)
 
@@ -114,6 +118,8 @@ class Worker:
         finally:
             await self._stop_background(*background)
             await self.reclaimer.farewell()
+            await self._reads.aclose()
+            await self.committer.aclose()
         log.info("worker_stopped", service=self.group, consumer=self.consumer)
 
     async def _stop_background(
@@ -156,13 +162,11 @@ class Worker:
                 continue
             await self.stage.ready()  # e.g. the LLM breaker is open: events wait in the stream
             try:
-                reply = await self._reader.xreadgroup(
-                    self.group,
-                    self.consumer,
-                    {self.stream: ">"},
-                    count=min(self.free_slots, self.settings.batch_size),
-                    block=self.settings.block_ms,
-                )
+                reply = await self._reads.execute(
+                    "XREADGROUP", "GROUP", self.group, self.consumer,
+                    "COUNT", min(self.free_slots, self.settings.batch_size),
+                    "BLOCK", self.settings.block_ms, "STREAMS", self.stream, ">",
+                )  # fmt: skip
                 failures = 0
             except REDIS_UNAVAILABLE as exc:  # before ResponseError: it includes OutOfMemoryError
                 log.warning("read_failed", error=str(exc)[:200], failures=failures + 1)
@@ -181,8 +185,11 @@ class Worker:
             self._start_batch(cast(StreamReply, reply))
 
     def _start_batch(self, reply: StreamReply) -> None:
+        """Start each entry of an XREADGROUP reply: ``[[stream, [[id, [field, value, ...]]]]]``
+        as the protocol gives it (no entry body: trimmed)."""
         for _stream, entries in reply or []:
-            for entry_id, fields in entries:
+            for entry_id, flat in entries:
+                fields = dict(zip(flat[::2], flat[1::2], strict=True)) if flat is not None else None
                 self.start(Delivery(self.stream, as_text(entry_id), fields, 1))
 
     async def _retry_pause(self, stop: asyncio.Event, failures: int) -> None:

@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 from redis.asyncio import Redis
 
+from shared.channel import Channel
 from shared.commit import load_lua
 from shared.errors import BatonError, PermanentError
 from shared.keys import Keys
@@ -50,14 +51,20 @@ class Spend:
 class BudgetLedger:
     """The per-event ledger, shared by every service and replica through Redis.
 
-    Calls made at the same moment (a read batch's entries) share one round trip.
+    Calls made at the same moment (a read batch's entries) share one round trip, on ``channel``
+    when given (:meth:`aclose` closes it), else on ``redis``'s pool.
     """
 
-    def __init__(self, redis: Redis, keys: Keys, ttl_s: int) -> None:
+    def __init__(
+        self, redis: Redis, keys: Keys, ttl_s: int, channel: Channel | None = None
+    ) -> None:
         self._redis = redis
         self._keys = keys
         self._ttl_s = ttl_s
-        self._script = ScriptBatch(redis, load_lua("budget.lua"))
+        self._script = ScriptBatch(channel or redis, load_lua("budget.lua"))
+
+    async def aclose(self) -> None:
+        await self._script.aclose()
 
     async def reserve(
         self, event_id: str, call_id: str, tokens: int, usd: float, budget: Budget

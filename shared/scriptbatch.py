@@ -16,6 +16,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from shared.channel import Channel, ChannelScript, PooledChannel
 from shared.commit import KeyTable, load_lua, pack_argument
 
 Call = tuple[list[str], list[Any], "asyncio.Future[Any]"]
@@ -26,11 +27,13 @@ class ScriptBatch:
     made in the same loop turn.
 
     ``source`` must define ``local function handle(keys, argv)``; its arguments arrive as
-    MessagePack gives them (Python ints as Lua numbers, str as Lua strings).
+    MessagePack gives them (Python ints as Lua numbers, str as Lua strings). The batches go on
+    ``target``: a channel (which :meth:`aclose` closes), or a redis-py client's pool.
     """
 
-    def __init__(self, redis: Redis, source: str, max_batch: int = 512) -> None:
-        self._script = redis.register_script(f"{source}\n{load_lua('batch.lua')}")
+    def __init__(self, target: Redis | Channel, source: str, max_batch: int = 512) -> None:
+        channel = PooledChannel(target) if isinstance(target, Redis) else target
+        self._script = ChannelScript(channel, f"{source}\n{load_lua('batch.lua')}")
         self._max_batch = max_batch
         self._pending: list[Call] = []
         self._flushes: set[asyncio.Task[None]] = set()
@@ -75,8 +78,12 @@ class ScriptBatch:
         table = KeyTable()
         packed = [[[table.position(key) for key in keys], args] for keys, args, _ in calls]
         # The script object reloads the script if the server lost its cache (restart, FLUSH).
-        replies: list[Any] = await self._script(keys=table.names, args=[pack_argument(packed)])
+        replies: list[Any] = await self._script(table.names, [pack_argument(packed)])
         return replies
+
+    async def aclose(self) -> None:
+        """Close the batch's channel (calls still waiting on it fail)."""
+        await self._script.channel.aclose()
 
 
 def _fail(calls: list[Call], error: BaseException) -> None:

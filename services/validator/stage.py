@@ -56,7 +56,7 @@ class ValidatorStage:
         return None
 
     async def aclose(self) -> None:
-        return None
+        await self.ledger.aclose()
 
     async def handle(self, envelope: Envelope, delivery: Delivery) -> Outcome:
         started = time.time()
