@@ -30,7 +30,7 @@ from shared.errors import ContractError, PermanentError
 from shared.observe import Observer
 from shared.outcome import Outcome, evolve
 from shared.reclaimer import Reclaimer
-from shared.redis_client import ensure_group
+from shared.redis_client import ensure_group, socket_timeout_s
 from shared.runrecord import note_failure
 from shared.stage import Stage
 from shared.submission import default_event_id
@@ -50,10 +50,9 @@ class Worker:
     Args:
         stage: the service logic.
         settings: the service's settings.
-        redis: a client for commands (claims, heartbeats); commits go on a channel of their own
-            to the same server (see :mod:`shared.channel`).
-        reader: the client whose settings the blocking XREADGROUP's own channel takes (its
-            socket timeout must exceed the block time), so a read never holds up commits.
+        redis: a client for commands (claims, heartbeats). The blocking XREADGROUP and the
+            commits each go on a channel of their own to the same server, as the same user
+            (see :mod:`shared.channel`), so a read never holds up commits.
     """
 
     def __init__(
@@ -61,7 +60,6 @@ class Worker:
         stage: Stage,
         settings: BatonSettings,
         redis: Redis,
-        reader: Redis,
         observer: Observer | None = None,
     ) -> None:
         self.stage = stage
@@ -72,7 +70,7 @@ class Worker:
         self.stream = self.keys.input_stream(stage.service)
         self.consumer = settings.consumer_name()
         self._redis = redis
-        self._reads = channel_for(reader)
+        self._reads = channel_for(redis)
         self._inflight: dict[str, asyncio.Task[None]] = {}
         self._committing: set[str] = set()
         self._alone = asyncio.Lock()
@@ -166,6 +164,7 @@ class Worker:
                     "XREADGROUP", "GROUP", self.group, self.consumer,
                     "COUNT", min(self.free_slots, self.settings.batch_size),
                     "BLOCK", self.settings.block_ms, "STREAMS", self.stream, ">",
+                    timeout_s=socket_timeout_s(self.settings.block_ms),
                 )  # fmt: skip
                 failures = 0
             except REDIS_UNAVAILABLE as exc:  # before ResponseError: it includes OutOfMemoryError

@@ -44,7 +44,7 @@ def connect(
         max_connections=max_connections,
         timeout=None,
         protocol=2,
-        socket_timeout=block_ms / 1000 + 10,
+        socket_timeout=socket_timeout_s(block_ms),
         socket_connect_timeout=3,
         health_check_interval=30,
         retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=1.0), 2),
@@ -52,6 +52,11 @@ def connect(
         **credentials,
     )
     return Redis.from_pool(pool)
+
+
+def socket_timeout_s(block_ms: int = 0) -> float:
+    """How long a command may go unanswered: 10 s past the longest ``BLOCK`` it may ask for."""
+    return block_ms / 1000 + 10
 
 
 def connect_for(

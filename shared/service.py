@@ -39,12 +39,11 @@ async def serve(
     if not settings.redis_url:
         raise ConfigError("REDIS_URL is not set (use `baton up`, which starts a Redis for you)")
     redis = connect_for(settings, max_connections=min(settings.concurrency + 8, 256))
-    reader = connect_for(settings, max_connections=2, block_ms=settings.block_ms)
     stage = build_stage(settings, redis)
     observer = observer or Observer.from_env(stage.service, settings.metrics_port)
     if isinstance(stage, AgentStage):
         stage.llm = observer.instrument(stage.llm, stage.service)
-    worker = Worker(stage, settings, redis, reader, observer)
+    worker = Worker(stage, settings, redis, observer)
     gauges_stop = asyncio.Event()
     gauges = asyncio.create_task(
         observer.watch_stream(
@@ -59,7 +58,6 @@ async def serve(
             gauges.cancel()
         await stage.aclose()
         observer.tracing.shutdown()
-        await reader.aclose()
         await redis.aclose()
 
 
