@@ -30,7 +30,7 @@ from shared.bench.load import (
     raw_entry,
 )
 from shared.bench.raw import ready_key
-from shared.bench.resources import CpuSnapshot, cpu_us_per_event, peak_rss_mib
+from shared.bench.resources import CpuSnapshot, command_census, cpu_us_per_event, peak_rss_mib
 from shared.bench.runner import Procs, clean_env
 from shared.bench.stats import summary_ms
 from shared.errors import BatonError
@@ -166,12 +166,14 @@ async def drain(redis: Redis, fleet: Fleet, count: int, tag: str) -> dict[str, A
     fleet.procs.pause()
     try:
         await preload(redis, keys.intake, entries)
+        commands_before = await redis.info("commandstats")
         before = CpuSnapshot.take([*fleet.procs.pids, fleet.redis_pid])
         started = time.time()
     finally:
         fleet.procs.resume()
     finished = await _wait_total(redis, fleet, base + count)
     after = CpuSnapshot.take([*fleet.procs.pids, fleet.redis_pid])
+    commands = command_census(commands_before, await redis.info("commandstats"), count)
     seconds = max(await _last_outcome_wall(redis, keys) - started, 1e-3)
     completeness = await audit.check(redis, keys, ids, marks)
     cpu = cpu_us_per_event(before, after, fleet.cpu_groups(), count)
@@ -180,6 +182,7 @@ async def drain(redis: Redis, fleet: Fleet, count: int, tag: str) -> dict[str, A
         "seconds": round(seconds, 3),
         "events_per_s": round(count / seconds, 1) if finished else 0.0,
         "cpu_us_per_event": _with_total(cpu),
+        "redis_commands_per_event": commands,
         "complete": completeness.as_dict(),
     }
 

@@ -78,8 +78,17 @@ def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "cpu_us_per_event": {
             k: round(median([r["cpu_us_per_event"][k] for r in runs]), 1) for k in cpu_keys
         },
+        "redis_commands": {
+            k: round(median([census_total(r["redis_commands_per_event"], k) for r in runs]), 1)
+            for k in ("calls", "usec")
+        },
         "runs": runs,
     }
+
+
+def census_total(census: dict[str, dict[str, float]], key: str) -> float:
+    """All commands' ``calls`` or ``usec`` per event, from a run's Redis command census."""
+    return sum(command[key] for command in census.values())
 
 
 def _ratios(baton: dict[str, Any], raw: dict[str, Any]) -> dict[str, float]:

@@ -18,6 +18,7 @@ REQUIRED_FIELDS = (
     "meta.settings", "configs", "targets", "completeness", "ok",
     "configs.*.throughput.baton.events_per_s", "configs.*.throughput.raw.events_per_s",
     "configs.*.throughput.ratio.events_per_s", "configs.*.throughput.baton.cpu_us_per_event",
+    "configs.*.throughput.baton.redis_commands", "configs.*.throughput.raw.redis_commands",
     "configs.*.latency.baton.latency.p99_ms", "configs.*.latency.raw.latency.p99_ms",
     "configs.*.latency.baton.stages", "configs.*.latency.ratio.p99_ms",
     "configs.*.peak_rss_mib.baton", "llm.points",
@@ -128,6 +129,11 @@ def throughput_table(name: str, data: dict[str, Any], events: int) -> Table:
     )
     for label, key in rows:
         table.add_row(label, _n(bc.get(key)), _n(rc.get(key)), _ratio(bc.get(key), rc.get(key)))
+    bn, rn = baton.get("redis_commands"), raw.get("redis_commands")
+    if bn and rn:
+        for label, key in (("Redis commands/event (incl. in scripts)", "calls"),
+                           ("Redis us/event inside commands", "usec")):  # fmt: skip
+            table.add_row(label, _n(bn[key], 1), _n(rn[key], 1), _ratio(bn[key], rn[key]))
     table.add_row("CPU us per event-hop (workers / 6)", _n(bc["workers"] / 6, 1),
                   _n(rc["workers"] / 6, 1), _ratio(bc["workers"], rc["workers"]))  # fmt: skip
     for service in SERVICES:

@@ -58,3 +58,26 @@ def cpu_us_per_event(
         used = sum(after.seconds.get(p, 0.0) - before.seconds.get(p, 0.0) for p in pids)
         out[name] = round(used * 1e6 / events, 1) if events else float("nan")
     return out
+
+
+def command_census(
+    before: Mapping[str, Mapping[str, float]],
+    after: Mapping[str, Mapping[str, float]],
+    events: int,
+) -> dict[str, dict[str, float]]:
+    """Redis calls and server microseconds per event, by command, between two readings of
+    ``INFO commandstats`` (as redis-py parses it: ``cmdstat_<name>`` -> ``calls``, ``usec``).
+
+    Commands that scripts run count under their own names, so a script's share shows as the
+    commands it calls plus its own ``evalsha`` overhead.
+    """
+    census: dict[str, dict[str, float]] = {}
+    for key, now in after.items():
+        then = before.get(key, {})
+        calls = now.get("calls", 0) - then.get("calls", 0)
+        if calls <= 0 or not events:
+            continue
+        usec = now.get("usec", 0) - then.get("usec", 0)
+        name = key.removeprefix("cmdstat_")
+        census[name] = {"calls": round(calls / events, 2), "usec": round(usec / events, 2)}
+    return dict(sorted(census.items(), key=lambda item: -item[1]["usec"]))
