@@ -92,9 +92,7 @@ class OpenAIClient:
         key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
         if not key and not settings.openai_base_url:
             raise ConfigError("BATON_LLM=openai needs OPENAI_API_KEY, or OPENAI_BASE_URL")
-        transport = ChatTransport(
-            settings.openai_base_url, key or NO_KEY, timeout_s=settings.llm_timeout_s
-        )
+        transport = ChatTransport(settings.openai_base_url, key or NO_KEY)
         breaker = CircuitBreaker(
             transport.name,
             failure_threshold=settings.llm_breaker_failures,

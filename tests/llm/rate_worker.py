@@ -30,7 +30,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         window_s=args.window, bucket_s=args.bucket,
     )  # fmt: skip
     client = OpenAIClient(
-        ChatTransport(args.base_url, "sk-test", timeout_s=10),
+        ChatTransport(args.base_url, "sk-test"),
         policy=RetryPolicy(max_attempts=1),
         breaker=CircuitBreaker(args.base_url, failure_threshold=5, cooldown_s=1),
         limiter=limiter,
