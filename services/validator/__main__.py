@@ -2,7 +2,11 @@
 
 import sys
 
-from services.validator.service import SETTINGS, build_stage
-from shared.service import run_service
+from shared import heap
+
+heap.keep_out_unused_modules()  # before the imports that would load them
+
+from services.validator.service import SETTINGS, build_stage  # noqa: E402
+from shared.service import run_service  # noqa: E402
 
 sys.exit(run_service(SETTINGS, build_stage))
