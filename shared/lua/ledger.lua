@@ -7,7 +7,10 @@
 -- never charged twice: reserve and settle both see that it was already accounted for.
 
 -- Each operation reads what it needs with one HMGET and writes with one HSET: a command called
--- from Lua costs far more than the field it touches.
+-- from Lua costs far more than the field it touches. For the same reason the retention TTL is set
+-- only when a write adds more than the call's own field, that is when it creates the ledger
+-- (reserve) or its totals (settle): like a run record's, a ledger's TTL counts from its creation,
+-- and later calls do not extend it.
 
 local function num(value) return tonumber(value or '0') end
 
@@ -21,9 +24,9 @@ local function ledger_reserve(key, id, tokens, micro, max_tokens, max_micro, ttl
       or num(v[5]) + reserved_micro + micro > max_micro then
     return 0
   end
-  redis.call('HSET', key, 'reserved_tokens', reserved_tokens + tokens,
+  local added = redis.call('HSET', key, 'reserved_tokens', reserved_tokens + tokens,
     'reserved_micro_usd', reserved_micro + micro, 'res:' .. id, tokens .. ':' .. micro)
-  redis.call('EXPIRE', key, ttl)
+  if added > 1 then redis.call('EXPIRE', key, ttl) end
   return 1
 end
 
@@ -55,8 +58,9 @@ local function ledger_settle(key, id, tokens, micro, ttl)
     reserved_tokens, reserved_micro = reserved_tokens - held_tokens, reserved_micro - held_micro
     redis.call('HDEL', key, 'res:' .. id)
   end
-  redis.call('HSET', key, 'tokens', num(v[3]) + tokens, 'micro_usd', num(v[4]) + micro,
-    'reserved_tokens', reserved_tokens, 'reserved_micro_usd', reserved_micro, 'done:' .. id, '1')
-  redis.call('EXPIRE', key, ttl)
+  local added = redis.call('HSET', key, 'tokens', num(v[3]) + tokens,
+    'micro_usd', num(v[4]) + micro, 'reserved_tokens', reserved_tokens,
+    'reserved_micro_usd', reserved_micro, 'done:' .. id, '1')
+  if added > 1 then redis.call('EXPIRE', key, ttl) end
   return 1
 end

@@ -118,6 +118,23 @@ async def test_ledger_charges_a_call_once_however_often_it_is_reserved_and_settl
     assert (raw["reserved_tokens"], raw["reserved_micro_usd"]) == (0, 0)
 
 
+async def test_ledger_ttl_counts_from_its_creation_and_later_calls_do_not_extend_it(
+    redis: Redis, prefix: str
+) -> None:
+    ledger, key = BudgetLedger(redis, Keys(prefix), 60), Keys(prefix).budget("e-ttl")
+    budget = Budget(tokens=10_000, usd=1.0)
+    await ledger.reserve("e-ttl", "intake:0:0", 100, 0.001, budget)
+    assert 55 < await redis.ttl(key) <= 60  # created: retention set
+    await redis.expire(key, 30)  # as if 30 s had passed
+    await ledger.reserve("e-ttl", "triage:0:0", 100, 0.001, budget)
+    assert await ledger.settle("e-ttl", "intake:0:0", 90, 0.001) is True  # its totals appear
+    assert 55 < await redis.ttl(key) <= 60
+    await redis.expire(key, 30)
+    assert await ledger.settle("e-ttl", "triage:0:0", 90, 0.001) is True
+    await ledger.reserve("e-ttl", "responder:0:0", 100, 0.001, budget)
+    assert 0 < await redis.ttl(key) <= 30
+
+
 async def test_ledger_refuses_what_the_budget_cannot_cover_and_releases_failed_calls(
     redis: Redis, prefix: str
 ) -> None:
