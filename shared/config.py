@@ -53,7 +53,9 @@ class BatonSettings(BaseSettings):
     openai_api_key: SecretStr | None = Field(default=None, validation_alias="OPENAI_API_KEY")
 
     consumer: str | None = Field(default=None, description="consumer name; default host-pid-rand")
-    concurrency: int = Field(default=64, ge=1, le=10_000, description="events in flight per worker")
+    concurrency: int = Field(
+        default=256, ge=1, le=10_000, description="events in flight per worker"
+    )
     batch_size: int = Field(default=100, ge=1, le=10_000, description="entries per XREADGROUP")
     block_ms: int = Field(default=2000, ge=10, le=60_000, description="XREADGROUP BLOCK")
     max_deliveries: int = Field(default=5, ge=1, le=1000)
