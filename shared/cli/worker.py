@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import sys
 from typing import Annotated
@@ -11,7 +12,6 @@ import typer
 import services
 from shared.cli import common
 from shared.config import BatonSettings, load_settings
-from shared.service import run_service
 
 
 def register(app: typer.Typer) -> None:
@@ -31,7 +31,10 @@ def worker(
         raise typer.BadParameter(str(exc)) from exc
     if check:
         sys.exit(0 if common.run(_alive(load_settings(module.SETTINGS), name)) else 1)
-    sys.exit(run_service(module.SETTINGS, module.build_stage))
+    # The service's own entry point, in place of this process (same pid, signals and
+    # environment): it starts without the CLI's modules, and keeps out what workers never use
+    # (see shared.heap), the process the benchmark measures.
+    os.execv(sys.executable, [sys.executable, "-m", f"services.{name}"])
 
 
 async def _alive(config: BatonSettings, service: str) -> bool:

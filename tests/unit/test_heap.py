@@ -29,20 +29,30 @@ def test_service_start_up_freezes_existing_objects_and_collects_young_ones_less_
     assert gc.get_threshold() == (heap.YOUNG_THRESHOLD, middle, old)
 
 
-def _imports_of_service(service: str) -> set[str]:
-    """Every module ``python -m services.<service>`` imports before it first needs Redis
-    (started without REDIS_URL, it stops there), from ``-X importtime``."""
+def _import_logs(*args: str) -> list[set[str]]:
+    """The modules each Python process of ``python ARGS`` imported (one set per process, from
+    ``PYTHONPROFILEIMPORTTIME``), run without REDIS_URL: a service stops where it first needs
+    Redis, after its imports."""
     env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "BATON_REDIS_URL")}
+    env["PYTHONPROFILEIMPORTTIME"] = "1"
     done = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", f"services.{service}"],
-        env=env, capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
+        [sys.executable, *args], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
     assert "REDIS_URL is not set" in done.stderr, done.stderr[-2000:]
-    return {
-        line.rsplit("|", 1)[1].strip()
-        for line in done.stderr.splitlines()
-        if line.startswith("import time:") and "|" in line
-    }
+    processes: list[set[str]] = []
+    for line in done.stderr.splitlines():
+        if not line.startswith("import time:"):
+            continue
+        if "imported package" in line:  # the header each interpreter prints first
+            processes.append(set())
+        else:
+            processes[-1].add(line.rsplit("|", 1)[1].strip())
+    return processes
+
+
+def _imports_of_service(service: str) -> set[str]:
+    (imported,) = _import_logs("-m", f"services.{service}")
+    return imported
 
 
 @pytest.mark.parametrize("service", ["intake", "triage", "responder", "validator"])
@@ -52,6 +62,14 @@ def test_worker_processes_load_no_terminal_rendering_or_client_metrics_sdk(servi
     # (-X importtime also lists the kept-out packages themselves, as failed imports)
     kept_out = ("rich.", "pygments", "opentelemetry.sdk.metrics.")
     assert {m for m in imported if m.startswith(kept_out)} == set()
+
+
+def test_baton_worker_hands_its_process_over_to_the_services_own_entry_point() -> None:
+    cli, service = _import_logs("-m", "shared.cli.app", "worker", "triage")
+    assert "typer" in cli
+    assert "typer" not in service
+    assert "services.triage" in service
+    assert {m for m in service if m.startswith(("rich.", "pygments"))} == set()
 
 
 def _run(script: str) -> str:
