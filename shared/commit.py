@@ -109,9 +109,6 @@ class CommitProgram:
     def args(self) -> list[bytes | str]:
         return [self.group, pack_argument(self._program)]
 
-    def key(self, name: str) -> int:
-        return self._keys.position(name)
-
     def add(
         self,
         stream: str,
