@@ -8,8 +8,13 @@ from types import ModuleType
 from shared.keys import SERVICES
 
 
-def load(name: str) -> ModuleType:
-    """The ``services.<name>.service`` module (``SETTINGS`` class and ``build_stage``)."""
+def checked(name: str) -> str:
+    """``name``, if it names a service; else :class:`ValueError`."""
     if name not in SERVICES:
         raise ValueError(f"unknown service {name!r}; expected one of {', '.join(SERVICES)}")
-    return importlib.import_module(f"services.{name}.service")
+    return name
+
+
+def load(name: str) -> ModuleType:
+    """The ``services.<name>.service`` module (``SETTINGS`` class and ``build_stage``)."""
+    return importlib.import_module(f"services.{checked(name)}.service")

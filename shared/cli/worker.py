@@ -26,14 +26,15 @@ def worker(
 ) -> None:
     """Run the NAME service until SIGTERM (graceful: in-flight events finish first)."""
     try:
-        module = services.load(name)
+        name = services.checked(name)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
     if check:
-        sys.exit(0 if common.run(_alive(load_settings(module.SETTINGS), name)) else 1)
+        settings = load_settings(services.load(name).SETTINGS)
+        sys.exit(0 if common.run(_alive(settings, name)) else 1)
     # The service's own entry point, in place of this process (same pid, signals and
     # environment): it starts without the CLI's modules, and keeps out what workers never use
-    # (see shared.heap), the process the benchmark measures.
+    # (see shared.heap), the process the benchmark measures. It imports the service itself.
     os.execv(sys.executable, [sys.executable, "-m", f"services.{name}"])
 
 
