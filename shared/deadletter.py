@@ -14,10 +14,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import orjson
-
 from shared.delivery import Delivery
 from shared.envelope import Envelope, Fields
+from shared.jsonbytes import compact_json
 from shared.outcome import Outcome, Publish, Step
 
 # Well-known reasons; stages may add their own.
@@ -57,7 +56,7 @@ def dead_letter_fields(
         if raw is not None:
             fields[b"payload"] = raw
     if errors:
-        fields[b"errors"] = orjson.dumps(errors[:20])
+        fields[b"errors"] = compact_json(errors[:20])
     return fields
 
 

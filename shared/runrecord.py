@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 from redis.asyncio import Redis
 
+from shared.jsonbytes import compact_json
 from shared.keys import Keys
 from shared.outcome import Outcome
 
@@ -33,7 +34,7 @@ def run_record_op(
         keys.run_steps(event_id),
         str(retention_s * 1000),
         repr(outcome.created_at or step.started_at),
-        orjson.dumps(step.as_dict()),
+        compact_json(step.as_dict()),
         "event_id", event_id,
         "status", outcome.status,
         "stage", step.stage,

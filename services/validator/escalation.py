@@ -5,10 +5,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import orjson
-
 from shared.envelope import Envelope, Fields
 from shared.guardrails import Spend
+from shared.jsonbytes import compact_json
 
 SUGGESTED_ACTIONS = {
     "prompt_injection_suspected": "Review the request for abuse; reply manually if legitimate.",
@@ -58,7 +57,7 @@ def escalation_fields(
     fields: Fields = {
         b"event_id": envelope.event_id.encode(),
         b"reason": reason.encode(),
-        b"packet": orjson.dumps(packet),
+        b"packet": compact_json(packet),
         b"envelope": envelope.to_fields()[b"envelope"],
     }
     if envelope.traceparent:

@@ -20,6 +20,8 @@ import orjson
 from pydantic import BaseModel, ConfigDict, ValidationError
 from yarl import URL
 
+from shared.jsonbytes import compact_json
+
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 ERROR_TEXT_LIMIT = 2000
 """Characters of an error reply kept for classification (never logged: it may echo the prompt)."""
@@ -95,16 +97,6 @@ def _error_object(body: bytes) -> dict[str, Any]:
 def _text_field(error: dict[str, Any], name: str) -> str | None:
     value = error.get(name)
     return str(value) if value is not None else None
-
-
-def compact_json(value: Any) -> bytes:
-    """``value`` as JSON, in a bytes object of its own size.
-
-    orjson returns its output in the buffer it grew while writing, which can be several times
-    the length of the JSON (32 KiB for 4 KiB). A request holds its body until the reply has
-    arrived, and with hundreds of calls in flight the slack alone came to megabytes per worker.
-    """
-    return memoryview(orjson.dumps(value)).tobytes()
 
 
 class ChatTransport:
