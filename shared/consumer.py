@@ -27,11 +27,12 @@ from shared.deadletter import MAX_DELIVERIES, TRIMMED, dead_letter_outcome
 from shared.delivery import Delivery, as_text
 from shared.envelope import Envelope
 from shared.errors import ContractError, PermanentError
+from shared.isolation import Isolation
 from shared.observe import Observer
 from shared.outcome import Outcome, evolve
 from shared.reclaimer import Reclaimer
 from shared.redis_client import ensure_group, socket_timeout_s
-from shared.runrecord import note_failure
+from shared.runrecord import mark_alone, note_failure
 from shared.stage import Stage
 from shared.submission import default_event_id
 
@@ -73,11 +74,7 @@ class Worker:
         self._reads = channel_for(redis)
         self._inflight: dict[str, asyncio.Task[None]] = {}
         self._committing: set[str] = set()
-        self._alone = asyncio.Lock()
-        self._waiting_alone: set[str] = set()
-        self._settling = asyncio.Event()  # set when an entry finishes or starts waiting its turn
-        self._nobody_alone = asyncio.Event()  # cleared while an entry runs alone
-        self._nobody_alone.set()
+        self._isolation = Isolation(self._inflight)
         self._slot_freed = asyncio.Event()
         self.committer = Committer(
             redis,
@@ -94,7 +91,7 @@ class Worker:
 
     @property
     def free_slots(self) -> int:
-        if self._alone.locked():
+        if self._isolation.busy:
             return 0  # an entry's last chance is running by itself: take no new work
         return self.settings.concurrency - len(self._inflight)
 
@@ -235,51 +232,21 @@ class Worker:
             del self._inflight[entry_id]
             self._committing.discard(entry_id)
         self._slot_freed.set()
-        self._settling.set()
+        self._isolation.entry_finished()
         if not task.cancelled() and task.exception() is not None:
             log.error("process_crashed", entry_id=entry_id, error=repr(task.exception())[:300])
 
     async def _process(self, delivery: Delivery) -> None:
         if delivery.fields is not None and delivery.count >= max(2, self.settings.max_deliveries):
-            await self._process_alone(delivery)
+            # Its last chance: run it alone (see shared.isolation).
+            await self._isolation.run_alone(
+                delivery.entry_id,
+                functools.partial(self._mark_alone, delivery),
+                lambda capped: self._attempt(delivery, capped=capped),
+            )
         else:
-            # Read (or reclaimed) while an entry runs alone: start once it is done.
-            await self._nobody_alone.wait()
+            await self._isolation.wait_while_one_runs_alone()
             await self._attempt(delivery)
-
-    async def _process_alone(self, delivery: Delivery) -> None:
-        """Give an entry on its last delivery a chance with nothing else in flight here.
-
-        A worker that crashes (a segfault, an OOM kill, a poison event) takes every entry it had
-        in flight down with it, and each is delivered once more: delivery counts alone cannot
-        tell a poison event from its innocent neighbours. Isolation can: an entry is
-        dead-lettered for ``max_deliveries`` only once a delivery of its own, run alone, failed
-        too (marked in its run record before it starts, so a crash during it counts).
-        """
-        self._waiting_alone.add(delivery.entry_id)
-        self._settling.set()
-        try:
-            async with self._alone:
-                self._waiting_alone.discard(delivery.entry_id)
-                await self._others_finished(delivery.entry_id)
-                self._nobody_alone.clear()
-                try:
-                    first = await self._mark_alone(delivery)
-                    if first:
-                        log.warning("last_chance_alone", entry_id=delivery.entry_id,
-                                    delivery=delivery.count)  # fmt: skip
-                    await self._attempt(delivery, capped=not first)
-                finally:
-                    self._nobody_alone.set()
-        finally:
-            self._waiting_alone.discard(delivery.entry_id)
-
-    async def _others_finished(self, entry_id: str) -> None:
-        """Wait until every other entry here has finished or is waiting for its own turn alone
-        (a task just started may not have said which it is yet: re-check on every change)."""
-        while any(e != entry_id and e not in self._waiting_alone for e in self._inflight):
-            self._settling.clear()
-            await self._settling.wait()
 
     async def _mark_alone(self, delivery: Delivery) -> bool:
         """Record in the run record that this entry runs alone now; False if it already did."""
@@ -287,18 +254,21 @@ class Worker:
             envelope: Envelope | None = self.stage.decode(delivery)
         except Exception:
             envelope = None
-        run_key = self.keys.run(self._event_id(delivery, envelope))
+        event_id = self._event_id(delivery, envelope)
         waits = 0
         while True:
             try:
-                async with self._redis.pipeline(transaction=True) as pipe:
-                    pipe.hsetnx(run_key, f"alone:{self.group}:{delivery.entry_id}", self.consumer)
-                    pipe.expire(run_key, self.settings.run_retention_s)
-                    first, _ = await pipe.execute()
-                return bool(first)
+                first = await mark_alone(
+                    self._redis, self.keys, event_id, f"{self.group}:{delivery.entry_id}",
+                    self.consumer, self.settings.run_retention_s,
+                )  # fmt: skip
+                break
             except REDIS_UNAVAILABLE:
                 await asyncio.sleep(equal_jitter(waits, base=0.2, cap=5.0))
                 waits += 1
+        if first:
+            log.warning("last_chance_alone", entry_id=delivery.entry_id, delivery=delivery.count)
+        return first
 
     async def _attempt(self, delivery: Delivery, *, capped: bool = True) -> None:
         with self.observer.attempt(self.stream, self.consumer, delivery):

@@ -71,3 +71,16 @@ async def note_failure(redis: Redis, keys: Keys, event_id: str, error: str, ttl_
         pipe.hset(run_key, mapping={"last_error": error[:500], "event_id": event_id})
         pipe.expire(run_key, ttl_s)
         await pipe.execute()
+
+
+async def mark_alone(
+    redis: Redis, keys: Keys, event_id: str, entry: str, consumer: str, ttl_s: int
+) -> bool:
+    """Mark on the run record that ``entry`` (``<group>:<entry id>``) runs alone now, by
+    ``consumer``; False if it already had its turn (see :mod:`shared.isolation`)."""
+    run_key = keys.run(event_id)
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.hsetnx(run_key, f"alone:{entry}", consumer)
+        pipe.expire(run_key, ttl_s)
+        first, _ = await pipe.execute()
+    return bool(first)
