@@ -3,6 +3,9 @@
 It owns everything around a stage's logic: creating the group, batched reads with bounded
 concurrency, the fenced commit, retries with backoff, the poison cap, dead-lettering, reclaiming
 peers' stuck entries, keeping its own slow entries alive, its heartbeat, and graceful shutdown.
+The :class:`Worker` here reads, keeps the entries in flight and shuts down; each entry's attempts
+are :mod:`shared.processor`'s, the reclaiming and heartbeat :mod:`shared.reclaimer`'s, and the
+last chance an entry gets alone :mod:`shared.isolation`'s.
 """
 
 from __future__ import annotations
@@ -10,37 +13,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import time
 from typing import cast
 
 import structlog
 from redis.asyncio import Redis
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import OutOfMemoryError, ResponseError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.exceptions import ResponseError
 
 from shared.backoff import equal_jitter
 from shared.channel import channel_for
-from shared.commit import REDIS_UNAVAILABLE, CommitSettings, CommitStatus, Committer
+from shared.commit import REDIS_UNAVAILABLE, CommitSettings, Committer
 from shared.config import BatonSettings
-from shared.deadletter import MAX_DELIVERIES, TRIMMED, dead_letter_outcome
 from shared.delivery import Delivery, as_text
-from shared.envelope import Envelope
-from shared.errors import ContractError, PermanentError
 from shared.isolation import Isolation
 from shared.observe import Observer
-from shared.outcome import Outcome, evolve
+from shared.processor import Processor
 from shared.reclaimer import Reclaimer
 from shared.redis_client import ensure_group, socket_timeout_s
-from shared.runrecord import mark_alone, note_failure
 from shared.stage import Stage
-from shared.submission import default_event_id
 
 log = structlog.get_logger("baton.consumer")
-
-# Redis errors a stage may raise that are about Redis, not the event (unlike REDIS_UNAVAILABLE, no
-# bare OSError/TimeoutError: an LLM call timing out is the event's failure and counts).
-STAGE_REDIS_UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, OutOfMemoryError)
 
 StreamReply = list[tuple[bytes, list[tuple[bytes, list[bytes] | None]]]] | None
 
@@ -73,7 +64,6 @@ class Worker:
         self._redis = redis
         self._reads = channel_for(redis)
         self._inflight: dict[str, asyncio.Task[None]] = {}
-        self._committing: set[str] = set()
         self._isolation = Isolation(self._inflight)
         self._slot_freed = asyncio.Event()
         self.committer = Committer(
@@ -84,6 +74,10 @@ class Worker:
             channel_for(redis),
         )
         self.reclaimer = Reclaimer(self, redis)
+        self.processor = Processor(
+            stage, settings, self.consumer, redis, self.observer, self.committer,
+            self.reclaimer, self._process,
+        )  # fmt: skip
 
     @property
     def inflight_ids(self) -> list[str]:
@@ -222,7 +216,7 @@ class Worker:
         fence, not this, settles who wins).
         """
         task = self._inflight.get(entry_id)
-        if task is None or entry_id in self._committing:
+        if task is None or entry_id in self.processor.committing:
             return False
         task.cancel()
         return True
@@ -230,7 +224,7 @@ class Worker:
     def _finished(self, entry_id: str, task: asyncio.Task[None]) -> None:
         if self._inflight.get(entry_id) is task:
             del self._inflight[entry_id]
-            self._committing.discard(entry_id)
+            self.processor.committing.discard(entry_id)
         self._slot_freed.set()
         self._isolation.entry_finished()
         if not task.cancelled() and task.exception() is not None:
@@ -241,165 +235,12 @@ class Worker:
             # Its last chance: run it alone (see shared.isolation).
             await self._isolation.run_alone(
                 delivery.entry_id,
-                functools.partial(self._mark_alone, delivery),
-                lambda capped: self._attempt(delivery, capped=capped),
+                functools.partial(self.processor.mark_alone, delivery),
+                lambda capped: self.processor.attempt(delivery, capped=capped),
             )
         else:
             await self._isolation.wait_while_one_runs_alone()
-            await self._attempt(delivery)
-
-    async def _mark_alone(self, delivery: Delivery) -> bool:
-        """Record in the run record that this entry runs alone now; False if it already did."""
-        try:
-            envelope: Envelope | None = self.stage.decode(delivery)
-        except Exception:
-            envelope = None
-        event_id = self._event_id(delivery, envelope)
-        waits = 0
-        while True:
-            try:
-                first = await mark_alone(
-                    self._redis, self.keys, event_id, f"{self.group}:{delivery.entry_id}",
-                    self.consumer, self.settings.run_retention_s,
-                )  # fmt: skip
-                break
-            except REDIS_UNAVAILABLE:
-                await asyncio.sleep(equal_jitter(waits, base=0.2, cap=5.0))
-                waits += 1
-        if first:
-            log.warning("last_chance_alone", entry_id=delivery.entry_id, delivery=delivery.count)
-        return first
-
-    async def _attempt(self, delivery: Delivery, *, capped: bool = True) -> None:
-        with self.observer.attempt(self.stream, self.consumer, delivery):
-            await self._attempt_observed(delivery, capped=capped)
-
-    async def _attempt_observed(self, delivery: Delivery, *, capped: bool) -> None:
-        waits = 0
-        while True:
-            started = time.time()
-            envelope: Envelope | None = None
-            try:
-                outcome = await self._early_dead_letter(delivery, started, capped)
-                if outcome is None:
-                    envelope = self.stage.decode(delivery)
-                    outcome = await self.stage.handle(envelope, delivery)
-            except ContractError as exc:
-                outcome = self._dead_letter(delivery, started, exc.reason, exc.detail, envelope,
-                                            exc)  # fmt: skip
-            except PermanentError as exc:
-                outcome = self._dead_letter(delivery, started, exc.reason, exc.detail, envelope)
-            except STAGE_REDIS_UNAVAILABLE as exc:
-                # The stage's own Redis calls (budget ledger, rate limits) met an outage or an
-                # out-of-memory Redis: not the event's fault, so it costs no delivery. Wait and
-                # run the same delivery again (a peer may take the entry meanwhile: then the
-                # fence makes this worker's commit a no-op).
-                delay = equal_jitter(waits, base=0.2, cap=5.0)
-                log.warning("stage_waiting_for_redis", entry_id=delivery.entry_id,
-                            error=str(exc)[:200], retry_in_s=round(delay, 2))  # fmt: skip
-                waits += 1
-                await asyncio.sleep(delay)
-                continue
-            except Exception as exc:
-                await self._retry_or_give_up(delivery, started, envelope, exc)
-                return
-            await self._commit(delivery, outcome)
-            return
-
-    async def _early_dead_letter(
-        self, delivery: Delivery, started: float, capped: bool
-    ) -> Outcome | None:
-        if delivery.fields is None:
-            detail = "entry was trimmed from the stream while still pending"
-            return self._dead_letter(delivery, started, TRIMMED, detail, None)
-        if capped and delivery.count > self.settings.max_deliveries:
-            last_error = await self.reclaimer.last_error(self._event_id(delivery, None))
-            detail = f"delivered {delivery.count} times; last error: {last_error or 'worker lost'}"
-            return self._dead_letter(delivery, started, MAX_DELIVERIES, detail, None)
-        return None
-
-    async def _retry_or_give_up(
-        self, delivery: Delivery, started: float, envelope: Envelope | None, exc: Exception
-    ) -> None:
-        error = f"{type(exc).__name__}: {exc}"[:500]
-        event_id = self._event_id(delivery, envelope)
-        self.observer.failed(getattr(exc, "reason", type(exc).__name__))
-        if delivery.count >= self.settings.max_deliveries:
-            detail = f"failed on all {delivery.count} deliveries; last error: {error}"
-            outcome = self._dead_letter(delivery, started, MAX_DELIVERIES, detail, envelope)
-            await self._commit(delivery, outcome)
-            return
-        log.info("retrying", event_id=event_id, delivery=delivery.count, error=error[:200])
-        with contextlib.suppress(*REDIS_UNAVAILABLE):
-            await note_failure(
-                self._redis, self.keys, event_id, error, self.settings.run_retention_s
-            )
-        delay = equal_jitter(delivery.count - 1, base=self.settings.retry_base_s,
-                             cap=self.settings.retry_cap_s)  # fmt: skip
-        await asyncio.sleep(delay)
-        redelivery = await self.reclaimer.redeliver(delivery)
-        if redelivery is not None:
-            await self._process(redelivery)
-
-    def _dead_letter(
-        self,
-        delivery: Delivery,
-        started: float,
-        reason: str,
-        detail: str,
-        envelope: Envelope | None,
-        error: ContractError | None = None,
-    ) -> Outcome:
-        return dead_letter_outcome(
-            dlq_stream=self.keys.dlq,
-            service=self.group,
-            consumer=self.consumer,
-            delivery=delivery,
-            event_id=self._event_id(delivery, envelope, error),
-            reason=reason,
-            detail=detail,
-            started_at=started,
-            envelope=envelope,
-            errors=error.errors if error else None,
-        )
-
-    def _event_id(
-        self, delivery: Delivery, envelope: Envelope | None, error: ContractError | None = None
-    ) -> str:
-        if envelope is not None:
-            return envelope.event_id
-        if error is not None and error.event_id:
-            return error.event_id
-        if delivery.fields and b"event_id" in delivery.fields:
-            return as_text(delivery.fields[b"event_id"])
-        return default_event_id(delivery.entry_id)
-
-    async def _commit(self, delivery: Delivery, outcome: Outcome) -> None:
-        step = evolve(
-            outcome.step, consumer=self.consumer, entry_id=delivery.entry_id,
-            delivery=delivery.count,
-        )  # fmt: skip
-        publishes = self.observer.stamp_publishes(outcome, delivery)
-        outcome = evolve(outcome, step=step, publishes=publishes)
-        self._committing.add(delivery.entry_id)
-        status = await self.committer.commit(delivery.entry_id, outcome)
-        self.observer.committed(outcome, status.name.lower())
-        log.info(
-            "stage_outcome",
-            event_id=outcome.event_id,
-            stage=self.group,
-            outcome=step.outcome,
-            status=outcome.status,
-            reason=outcome.reason,
-            commit=status.name.lower(),
-            entry_id=delivery.entry_id,
-            delivery=delivery.count,
-            duration_ms=round((step.ended_at - step.started_at) * 1000, 2),
-        )
-        if status is CommitStatus.STALE:
-            log.warning(
-                "stale_commit_skipped", event_id=outcome.event_id, entry_id=delivery.entry_id
-            )
+            await self.processor.attempt(delivery)
 
 
 async def _wait_any(*events: asyncio.Event) -> None:
