@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
+from shared import heap
 from shared.keys import SERVICES
 
 
@@ -18,3 +19,12 @@ def checked(name: str) -> str:
 def load(name: str) -> ModuleType:
     """The ``services.<name>.service`` module (``SETTINGS`` class and ``build_stage``)."""
     return importlib.import_module(f"services.{checked(name)}.service")
+
+
+def main(name: str) -> int:
+    """The entry point of ``python -m services.<name>``: run the service until SIGTERM/SIGINT."""
+    heap.keep_out_unused_modules()  # before the imports below, which would load them
+    from shared.service import run_service  # here, not at the top: after the line above
+
+    module = load(name)
+    return run_service(module.SETTINGS, module.build_stage)
