@@ -21,7 +21,7 @@ from shared.contracts import Contract
 from shared.delivery import Delivery
 from shared.envelope import Envelope, Halt, Stage, validation_errors
 from shared.errors import ContractError
-from shared.guardrails import Budget, BudgetLedger, GuardrailError, check_deadline
+from shared.guardrails import Budget, BudgetLedger, GuardrailError, LedgerStamp, check_deadline
 from shared.llm import LLMClient, build_llm
 from shared.llm.guarded import GuardedLLM
 from shared.llm.pricing import PriceTable
@@ -116,7 +116,7 @@ class AgentStage(Generic[In, Out, S]):
                 event_id=envelope.event_id,
             ) from exc
 
-    def guarded_llm(self, envelope: Envelope) -> GuardedLLM:
+    def guarded_llm(self, envelope: Envelope, delivery: Delivery) -> GuardedLLM:
         settings = self.settings
         budget = Budget(
             tokens=envelope.budget_tokens or settings.budget_tokens,
@@ -132,11 +132,12 @@ class AgentStage(Generic[In, Out, S]):
             created_at=envelope.created_at,
             deadline_s=settings.deadline_s,
             prices=self.prices,
+            stamp=LedgerStamp.of(delivery.fields, delivery.count),
         )
 
     async def handle(self, envelope: Envelope, delivery: Delivery) -> Outcome:
         request = self.parse_input(envelope)
-        llm = self.guarded_llm(envelope)
+        llm = self.guarded_llm(envelope, delivery)
         context = AgentContext(
             event_id=envelope.event_id,
             settings=self.settings,

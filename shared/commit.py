@@ -24,7 +24,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from shared.backoff import equal_jitter
 from shared.channel import Channel, ChannelScript, PooledChannel
 from shared.keys import Keys
-from shared.outcome import Outcome
+from shared.outcome import Outcome, Publish
 from shared.runrecord import Op, run_record_op
 
 log = structlog.get_logger("baton.commit")
@@ -137,15 +137,19 @@ class CommitProgram:
         return len(program) - start
 
 
+def publish_op(publish: Publish) -> Op:
+    fields = chain.from_iterable(publish.fields.items())
+    if publish.ledger is None:
+        return ("XADD", publish.stream, ["*", *fields])
+    return ("XADD_SPENT", publish.stream, [publish.ledger, "*", *fields])
+
+
 def outcome_ops(
     keys: Keys, outcome: Outcome, retention_s: int, updated_at: str | None = None
 ) -> list[Op]:
     """Every write an outcome makes: its publishes, its LLM charges, its run-record update
     (stamped ``updated_at``, by default now)."""
-    ops: list[Op] = [
-        ("XADD", publish.stream, ["*", *chain.from_iterable(publish.fields.items())])
-        for publish in outcome.publishes
-    ]
+    ops: list[Op] = [publish_op(publish) for publish in outcome.publishes]
     if outcome.charges:
         budget_key, ttl = keys.budget(outcome.event_id), str(retention_s)
         ops += [

@@ -1,7 +1,9 @@
 """Guardrails that bound the work spent on one event, across every service.
 
-* A **budget ledger** in Redis: tokens and USD per event, reserved before each LLM call and settled
-  with the real usage after; a redelivered event is never charged twice for the same call.
+* A **budget ledger** in Redis: tokens and USD per event, checked before each LLM call and settled
+  with the real usage after; a redelivered event is never charged twice for the same call. A
+  call is checked against the ledger totals stamped on its entry when there is a stamp (see
+  :class:`LedgerStamp`), else reserved in the ledger.
 * A **hop limit**, **loop detection** (a stage seeing the same input again) and an absolute
   **deadline** from intake time.
 
@@ -48,6 +50,46 @@ class Spend:
     usd: float
 
 
+SPENT_FIELD = b"spent"
+
+
+@dataclass(frozen=True)
+class LedgerStamp:
+    """An event's ledger totals (settled plus held) as the commit that published an entry left
+    them, carried in the entry's ``spent`` field (``"<tokens>:<micro_usd>"``).
+
+    Between that commit and an entry's first delivery no stage spends on the event: the stages
+    before had committed, and the next one is the reader. So the reader checks its calls against
+    the stamp plus its own spending, without a round trip, and its commit settles them as before.
+    A redelivery reserves in the ledger itself. What this gives up: a worker that lost its entry
+    to a peer and still runs (its commit will be fenced off) spends unseen by the stamp.
+    """
+
+    tokens: int
+    micro_usd: int
+
+    @classmethod
+    def of(cls, fields: dict[bytes, bytes] | None, delivery_count: int) -> LedgerStamp | None:
+        """The stamp of a first delivery; None for a redelivery or an entry without one (a
+        producer's submission, a replay, a publisher that predates stamps)."""
+        raw = fields.get(SPENT_FIELD) if fields is not None and delivery_count == 1 else None
+        if raw is None:
+            return None
+        tokens, _, micro = raw.partition(b":")
+        try:
+            return cls(int(tokens), int(micro))
+        except ValueError:
+            return None
+
+
+def budget_exceeded(spent: Spend, budget: Budget, tokens: int) -> GuardrailError:
+    return GuardrailError(
+        f"budget exceeded: spent {spent.tokens} tokens / ${spent.usd:.4f} of "
+        f"{budget.tokens} / ${budget.usd:.4f}; next call needs about {tokens} tokens",
+        reason=BUDGET_EXCEEDED,
+    )
+
+
 class BudgetLedger:
     """The per-event ledger, shared by every service and replica through Redis.
 
@@ -72,12 +114,7 @@ class BudgetLedger:
         """Hold ``tokens``/``usd`` for a call, or raise if the budget cannot cover it."""
         ok = await self._call("reserve", event_id, call_id, tokens, usd, budget)
         if not ok:
-            spent = await self.spent(event_id)
-            raise GuardrailError(
-                f"budget exceeded: spent {spent.tokens} tokens / ${spent.usd:.4f} of "
-                f"{budget.tokens} / ${budget.usd:.4f}; next call needs about {tokens} tokens",
-                reason=BUDGET_EXCEEDED,
-            )
+            raise budget_exceeded(await self.spent(event_id), budget, tokens)
 
     async def settle(self, event_id: str, call_id: str, tokens: int, usd: float) -> bool:
         """Charge the real usage of a call; False when it was already charged (a redelivery)."""

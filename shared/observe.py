@@ -76,7 +76,7 @@ class Observer:
             fields = dict(publish.fields)
             if context:
                 fields[b"traceparent"] = context
-            publishes.append(Publish(publish.stream, fields))
+            publishes.append(Publish(publish.stream, fields, publish.ledger))
         return publishes
 
     def committed(self, outcome: Outcome, commit: str) -> None:

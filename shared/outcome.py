@@ -15,10 +15,15 @@ TERMINAL_STATUSES: frozenset[str] = frozenset({"responded", "escalated", "dead_l
 
 @dataclass(frozen=True)
 class Publish:
-    """One XADD to ``stream``."""
+    """One XADD to ``stream``.
+
+    ``ledger``: an event's budget ledger; the commit then adds the field ``spent``, that ledger's
+    totals as the same commit leaves them (see :class:`shared.guardrails.LedgerStamp`).
+    """
 
     stream: str
     fields: Fields
+    ledger: str | None = None
 
 
 # What a run-record step leaves out; built once (a `{}` literal in the test builds a dict each

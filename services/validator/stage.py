@@ -115,7 +115,7 @@ class ValidatorStage:
             clarifications=envelope.clarifications + 1,
         )
         decision = {"verdict": "rejected", "checked": agent, "problems": problems}
-        publish = Publish(self.keys.input_stream(agent), retry.to_fields())
+        publish = self._to_agent(agent, retry)
         return self._outcome(envelope, started, "clarification_requested", decision, [publish])
 
     async def _route(self, envelope: Envelope, result: Contract, started: float) -> Outcome:
@@ -174,10 +174,15 @@ class ValidatorStage:
         mark = fingerprint(route.target, payload)
         check_loop(envelope.trail, mark)
         nxt = envelope.next("validator", payload, results=results, trail=[*envelope.trail, mark])
-        stream = self.keys.input_stream(route.target)
         return self._outcome(
-            envelope, started, "routed", decision, [Publish(stream, nxt.to_fields())]
+            envelope, started, "routed", decision, [self._to_agent(route.target, nxt)]
         )
+
+    def _to_agent(self, agent: str, envelope: Envelope) -> Publish:
+        """The handoff to an agent, stamped with the event's ledger totals (what its calls are
+        checked against)."""
+        ledger = self.keys.budget(envelope.event_id)
+        return Publish(self.keys.input_stream(agent), envelope.to_fields(), ledger)
 
     def _respond(
         self, envelope: Envelope, results: dict[str, Any], reply: ResponderResult, started: float

@@ -1,9 +1,11 @@
 """The LLM client an agent gets for one stage attempt: every call is bounded by the guardrails.
 
-Before each call it checks the event's deadline and reserves the call's estimated tokens and cost
-in the event's budget ledger. The real usage of each answered call (a reply the contract rejects
+Before each call it checks the event's deadline and the call's estimated tokens and cost against
+the event's budget: against the ledger totals stamped on the entry and this attempt's own calls
+when the entry has a stamp (:class:`~shared.guardrails.LedgerStamp`), else by a reservation in
+the ledger. The real usage of each answered call (a reply the contract rejects
 too: its tokens were spent) becomes a :class:`Charge` that the stage's fenced commit settles, in
-the same round trip as the stage's output. Until then the reservation holds the budget; an
+the same round trip as the stage's output. Until then a reservation holds the budget; an
 attempt that ends without a commit leaves it held, and the redelivery repeating the call (same call
 id) settles it. A call that failed without a reply releases its reservation at once, so a failed
 call never holds budget the event's later calls need. It also adds up what the attempt spent, for
@@ -17,7 +19,15 @@ from dataclasses import dataclass, field
 import structlog
 
 from shared.commit import REDIS_UNAVAILABLE
-from shared.guardrails import MICRO, Budget, BudgetLedger, check_deadline
+from shared.guardrails import (
+    MICRO,
+    Budget,
+    BudgetLedger,
+    LedgerStamp,
+    Spend,
+    budget_exceeded,
+    check_deadline,
+)
 from shared.llm.client import InvalidOutputError, LLMClient, LLMRequest, LLMResult, T, Usage
 from shared.llm.offline import estimate_tokens
 from shared.llm.pricing import PriceTable
@@ -35,6 +45,7 @@ class GuardedLLM:
     budget: this event's limits.
     created_at / deadline_s: the event's absolute deadline.
     prices: to estimate a call's cost before it is made.
+    stamp: the ledger totals stamped on the entry, if its calls are checked against them.
     """
 
     client: LLMClient
@@ -46,10 +57,13 @@ class GuardedLLM:
     created_at: float
     deadline_s: float
     prices: PriceTable
+    stamp: LedgerStamp | None = None
     usage: Usage = field(default_factory=Usage)
     cost_usd: float = 0.0
     calls: int = 0
     charges: list[Charge] = field(default_factory=list)
+    _in_flight: list[Charge] = field(default_factory=list)
+    """Estimates of this attempt's unanswered calls, when checked against the stamp."""
 
     async def generate(self, request: LLMRequest[T]) -> LLMResult[T]:
         check_deadline(self.created_at, self.deadline_s)
@@ -59,19 +73,42 @@ class GuardedLLM:
             estimate_tokens(request.system) + estimate_tokens(request.user), request.max_tokens
         )
         estimated_cost = self.prices.cost(request.model, estimate) or 0.0
-        await self.ledger.reserve(
-            self.event_id, call_id, estimate.total, estimated_cost, self.budget
-        )
+        if self.stamp is None:
+            await self.ledger.reserve(
+                self.event_id, call_id, estimate.total, estimated_cost, self.budget
+            )
+            return await self._call(call_id, request)
+        hold = Charge(call_id, estimate.total, round(estimated_cost * MICRO))
+        self._check_stamp(self.stamp, hold)
+        self._in_flight.append(hold)
+        try:
+            return await self._call(call_id, request)
+        finally:
+            self._in_flight.remove(hold)
+
+    async def _call(self, call_id: str, request: LLMRequest[T]) -> LLMResult[T]:
         try:
             result = await self.client.generate(request)
         except InvalidOutputError as invalid:
             self._charge(call_id, invalid.usage, invalid.cost_usd)
             raise
         except Exception:
-            await self._release(call_id)
+            if self.stamp is None:
+                await self._release(call_id)
             raise
         self._charge(call_id, result.usage, result.cost_usd)
         return result
+
+    def _check_stamp(self, stamp: LedgerStamp, call: Charge) -> None:
+        """Raise if the stamped totals, this attempt's calls and ``call`` exceed the budget."""
+        counted = (*self.charges, *self._in_flight)
+        tokens = stamp.tokens + sum(c.tokens for c in counted)
+        micro = stamp.micro_usd + sum(c.micro_usd for c in counted)
+        budget = self.budget
+        if tokens + call.tokens > budget.tokens or micro + call.micro_usd > round(
+            budget.usd * MICRO
+        ):
+            raise budget_exceeded(Spend(tokens, micro / MICRO), budget, call.tokens)
 
     def _charge(self, call_id: str, usage: Usage, cost_usd: float) -> None:
         self.charges.append(Charge(call_id, usage.total, round(cost_usd * MICRO)))

@@ -18,6 +18,10 @@
 --     TTL is set when created_at is set and when the steps list is created.
 --   SETTLE key call_id tokens micro_usd ttl_s
 --     charges an LLM call's real usage to the event's budget ledger (see ledger.lua).
+--   XADD_SPENT key ledger_key id field value ...
+--     XADD with one more field, spent = "<tokens>:<micro_usd>": the event's budget ledger totals
+--     (settled plus held) as this commit leaves them, so the agent reading the entry can check
+--     its first calls against them without a round trip of its own.
 -- Returns one status per entry: 1 committed, 0 stale (not pending any more), 2 duplicate.
 
 -- Plain commands an op may be: publishing, and counting a duplicate on its run record.
@@ -40,6 +44,16 @@ local function record_run(key, at, last)
   end
 end
 
+-- XADD of program[at + 1 .. last] to key, stamped with the totals of the ledger at program[at].
+local function publish_spent(key, at, last)
+  local v = redis.call('HMGET', program[at], 'tokens', 'reserved_tokens', 'micro_usd',
+    'reserved_micro_usd')
+  local args = {unpack(program, at + 1, last)}
+  args[#args + 1] = 'spent'
+  args[#args + 1] = string.format('%d:%d', num(v[1]) + num(v[2]), num(v[3]) + num(v[4]))
+  redis.call('XADD', key, unpack(args))
+end
+
 -- Applies the ops in program[at .. stop - 1]; an error reply if one is not allowed.
 local function apply_ops(at, stop)
   while at < stop do
@@ -50,6 +64,8 @@ local function apply_ops(at, stop)
     elseif command == 'SETTLE' then
       ledger_settle(key, program[first], tonumber(program[first + 1]),
         tonumber(program[first + 2]), program[first + 3])
+    elseif command == 'XADD_SPENT' then
+      publish_spent(key, first, last)
     elseif plain[command] then
       redis.call(command, key, unpack(program, first, last))
     else

@@ -218,6 +218,23 @@ async def test_charges_settle_in_the_ledger_once(rig: Rig) -> None:
     assert RETENTION_S - 5 < await rig.ttl_s(ledger) <= RETENTION_S
 
 
+async def test_a_stamped_publish_carries_the_ledger_totals_settled_and_held(rig: Rig) -> None:
+    ledger = rig.keys.budget("ev-s")
+    await rig.redis.hset(ledger, mapping={
+        "tokens": 500, "micro_usd": 700, "reserved_tokens": 60, "reserved_micro_usd": 9,
+    })  # fmt: skip
+    stamped = Publish(rig.keys.intake, {b"event_id": b"ev-s"}, ledger=ledger)
+    fresh = Publish(rig.keys.responder, {b"event_id": b"ev-new"}, ledger=rig.keys.budget("ev-n"))
+    the_step = step()
+    for publish in (stamped, fresh):
+        await rig.commit(Outcome(publish.fields[b"event_id"].decode(), [publish], the_step))
+    ((_, intake),) = cast(Entries, await rig.redis.xrange(rig.keys.intake))
+    ((_, responder),) = cast(Entries, await rig.redis.xrange(rig.keys.responder))
+    assert intake == {b"event_id": b"ev-s", b"spent": b"560:709"}
+    assert responder == {b"event_id": b"ev-new", b"spent": b"0:0"}  # no ledger yet
+    assert not await rig.redis.exists(rig.keys.budget("ev-n"))
+
+
 async def test_a_stale_entry_writes_nothing(rig: Rig) -> None:
     entry_id = await rig.pending()
     await rig.redis.xack(rig.keys.triage, GROUP, entry_id)

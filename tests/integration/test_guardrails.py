@@ -18,6 +18,7 @@ from services.validator.escalation import SUGGESTED_ACTIONS
 from shared.agent import AgentStage
 from shared.config import BatonSettings
 from shared.contracts import ResponderRequest, TriageRequest
+from shared.delivery import Delivery
 from shared.embedded import EmbeddedRedis
 from shared.envelope import Envelope
 from shared.guardrails import Budget, BudgetLedger, GuardrailError, fingerprint
@@ -29,6 +30,7 @@ from tests.helpers import (
     CrashesOnceBeforeCommit,
     InProcessPipeline,
     post,
+    settings_for,
     stream_entries,
     terminal_count,
     wait_for,
@@ -224,6 +226,72 @@ async def test_event_budget_set_by_its_producer_overrides_the_default(
     packet = await only_packet(redis, keys)
     assert packet["reason"] == "budget_exceeded"
     assert packet["tried"] == ["intake", "triage"]
+
+
+def step_tokens(run: dict[str, Any], stage: str) -> int:
+    (step,) = [s for s in run["steps"] if s["stage"] == stage]
+    return int(step.get("tokens_in", 0) + step.get("tokens_out", 0))
+
+
+async def test_handoffs_to_agents_carry_the_ledger_totals_the_earlier_agents_left(
+    redis_server: EmbeddedRedis, redis: Redis, prefix: str
+) -> None:
+    keys = Keys(prefix)
+    async with InProcessPipeline(redis_server.url, prefix, llm="offline"):
+        await post(redis, keys, {"text": INVOICE, "event_id": "g-stamp"})
+        await finish(redis, keys)
+    run = await run_of(redis, keys, "g-stamp")
+    intake, triage = step_tokens(run, "intake"), step_tokens(run, "triage")
+    assert intake > 0
+    assert triage > 0
+    stamps = [(await only_entry(redis, s))["spent"] for s in (keys.triage, keys.responder)]
+    assert [tuple(int(n) for n in stamp.split(b":")) for stamp in stamps] == [
+        (intake, 0),
+        (intake + triage, 0),
+    ]  # fmt: skip  (the offline provider costs nothing)
+
+
+def triage_delivery(keys: Keys, handoff: Envelope, spent: bytes, count: int) -> Delivery:
+    return Delivery(keys.triage, "1-0", {**handoff.to_fields(), b"spent": spent}, count)
+
+
+async def test_first_delivery_is_checked_against_its_stamp_and_a_redelivery_against_the_ledger(
+    redis_server: EmbeddedRedis, redis: Redis, prefix: str
+) -> None:
+    keys = Keys(prefix)
+    settings = settings_for("triage", redis_server.url, prefix, llm="offline", budget_tokens=1000)
+    stage = services.load("triage").build_stage(settings, redis)
+    assert isinstance(stage, AgentStage)
+    handoff = envelope("g-stamped", "validator", TRIAGE_REQUEST, results={"intake": INTAKE_RESULT})
+    try:
+        # The stamp says 900 of the 1000 tokens are spent; the ledger itself is empty.
+        first = await stage.handle(handoff, triage_delivery(keys, handoff, b"900:0", 1))
+        assert (first.step.outcome, first.charges) == ("halted", ())
+        assert not await redis.exists(keys.budget("g-stamped"))  # no round trip, no hold
+        again = await stage.handle(handoff, triage_delivery(keys, handoff, b"900:0", 2))
+        assert (again.step.outcome, len(again.charges)) == ("ok", 1)
+        ledger = await ledger_of(redis, keys, "g-stamped")
+        # Held in the ledger, and more than the stamp would have allowed: it played no part.
+        assert ledger["res:triage:0:0"] == ledger["reserved_tokens"] > 1000 - 900
+    finally:
+        await stage.aclose()
+
+
+async def test_a_stamped_call_within_the_budget_goes_ahead_without_touching_the_ledger(
+    redis_server: EmbeddedRedis, redis: Redis, prefix: str
+) -> None:
+    keys = Keys(prefix)
+    settings = settings_for("triage", redis_server.url, prefix, llm="offline", budget_tokens=1000)
+    stage = services.load("triage").build_stage(settings, redis)
+    assert isinstance(stage, AgentStage)
+    handoff = envelope("g-room", "validator", TRIAGE_REQUEST, results={"intake": INTAKE_RESULT})
+    try:
+        outcome = await stage.handle(handoff, triage_delivery(keys, handoff, b"100:0", 1))
+        assert outcome.step.outcome == "ok"
+        assert not await redis.exists(keys.budget("g-room"))  # the commit settles the charge
+        assert [c.call_id for c in outcome.charges] == ["triage:0:0"]
+    finally:
+        await stage.aclose()
 
 
 # --- loops, hops, deadlines -------------------------------------------------------------------

@@ -7,8 +7,10 @@ from dataclasses import dataclass
 
 import msgpack
 import orjson
+import pytest
 
 from shared.commit import CommitProgram, load_lua, outcome_ops
+from shared.guardrails import LedgerStamp
 from shared.keys import Keys
 from shared.outcome import Charge, Outcome, Publish, Step
 from shared.runrecord import Op
@@ -172,6 +174,29 @@ def test_outcome_ops_publish_first_then_settle_charges_then_record_the_run() -> 
     assert "command == 'RUN'" in script
     assert "command == 'SETTLE'" in script
     assert "HINCRBY" in allowed  # the duplicate op
+
+
+def test_a_publish_naming_a_ledger_becomes_an_xadd_stamped_with_its_totals() -> None:
+    publish = Publish("p:triage", {b"event_id": b"e-1"}, ledger="p:budget:e-1")
+    outcome = Outcome("e-1", [publish], Step(stage="validator", outcome="ok", started_at=1.0,
+                                             ended_at=2.0))  # fmt: skip
+    assert outcome_ops(Keys("p"), outcome, retention_s=60)[0] == (
+        "XADD_SPENT", "p:triage", ["p:budget:e-1", "*", b"event_id", b"e-1"]
+    )  # fmt: skip
+    assert "command == 'XADD_SPENT'" in load_lua("commit.lua")
+
+
+@pytest.mark.parametrize(
+    ("raw", "count", "stamp"),
+    [(b"120:3400", 1, LedgerStamp(120, 3400)), (b"0:0", 1, LedgerStamp(0, 0)),
+     (b"120:3400", 2, None), (b"120", 1, None), (b"x:1", 1, None), (None, 1, None)],
+)  # fmt: skip
+def test_only_a_first_delivery_with_a_well_formed_stamp_skips_the_reservation(
+    raw: bytes | None, count: int, stamp: LedgerStamp | None
+) -> None:
+    fields = {b"envelope": b"{}"} if raw is None else {b"envelope": b"{}", b"spent": raw}
+    assert LedgerStamp.of(fields, count) == stamp
+    assert LedgerStamp.of(None, 1) is None
 
 
 def test_the_run_record_is_stamped_with_the_given_update_time() -> None:
