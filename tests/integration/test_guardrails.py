@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib
 import time
+from collections.abc import AsyncIterator
 from typing import Any, cast
 
 import orjson
@@ -251,47 +252,50 @@ async def test_handoffs_to_agents_carry_the_ledger_totals_the_earlier_agents_lef
     ]  # fmt: skip  (the offline provider costs nothing)
 
 
-def triage_delivery(keys: Keys, handoff: Envelope, spent: bytes, count: int) -> Delivery:
-    return Delivery(keys.triage, "1-0", {**handoff.to_fields(), b"spent": spent}, count)
+@pytest.fixture
+async def triage_stage(
+    redis_server: EmbeddedRedis, redis: Redis, prefix: str
+) -> AsyncIterator[AgentStage[Any, Any, Any]]:
+    """The real triage stage on the offline provider, with a budget of 1,000 tokens."""
+    settings = settings_for("triage", redis_server.url, prefix, llm="offline", budget_tokens=1000)
+    stage = services.load("triage").build_stage(settings, redis)
+    assert isinstance(stage, AgentStage)
+    yield stage
+    await stage.aclose()
+
+
+def stamped_handoff(
+    keys: Keys, event_id: str, spent: bytes, count: int
+) -> tuple[Envelope, Delivery]:
+    """The validator's handoff to triage, stamped ``spent``, in its ``count``-th delivery."""
+    handoff = envelope(event_id, "validator", TRIAGE_REQUEST, results={"intake": INTAKE_RESULT})
+    fields = {**handoff.to_fields(), b"spent": spent}
+    return handoff, Delivery(keys.triage, "1-0", fields, count)
 
 
 async def test_first_delivery_is_checked_against_its_stamp_and_a_redelivery_against_the_ledger(
-    redis_server: EmbeddedRedis, redis: Redis, prefix: str
+    triage_stage: AgentStage[Any, Any, Any], redis: Redis, prefix: str
 ) -> None:
     keys = Keys(prefix)
-    settings = settings_for("triage", redis_server.url, prefix, llm="offline", budget_tokens=1000)
-    stage = services.load("triage").build_stage(settings, redis)
-    assert isinstance(stage, AgentStage)
-    handoff = envelope("g-stamped", "validator", TRIAGE_REQUEST, results={"intake": INTAKE_RESULT})
-    try:
-        # The stamp says 900 of the 1000 tokens are spent; the ledger itself is empty.
-        first = await stage.handle(handoff, triage_delivery(keys, handoff, b"900:0", 1))
-        assert (first.step.outcome, first.charges) == ("halted", ())
-        assert not await redis.exists(keys.budget("g-stamped"))  # no round trip, no hold
-        again = await stage.handle(handoff, triage_delivery(keys, handoff, b"900:0", 2))
-        assert (again.step.outcome, len(again.charges)) == ("ok", 1)
-        ledger = await ledger_of(redis, keys, "g-stamped")
-        # Held in the ledger, and more than the stamp would have allowed: it played no part.
-        assert ledger["res:triage:0:0"] == ledger["reserved_tokens"] > 1000 - 900
-    finally:
-        await stage.aclose()
+    # The stamp says 900 of the 1000 tokens are spent; the ledger itself is empty.
+    first = await triage_stage.handle(*stamped_handoff(keys, "g-stamped", b"900:0", 1))
+    assert (first.step.outcome, first.charges) == ("halted", ())
+    assert not await redis.exists(keys.budget("g-stamped"))  # no round trip, no hold
+    again = await triage_stage.handle(*stamped_handoff(keys, "g-stamped", b"900:0", 2))
+    assert (again.step.outcome, len(again.charges)) == ("ok", 1)
+    ledger = await ledger_of(redis, keys, "g-stamped")
+    # Held in the ledger, and more than the stamp would have allowed: it played no part.
+    assert ledger["res:triage:0:0"] == ledger["reserved_tokens"] > 1000 - 900
 
 
 async def test_a_stamped_call_within_the_budget_goes_ahead_without_touching_the_ledger(
-    redis_server: EmbeddedRedis, redis: Redis, prefix: str
+    triage_stage: AgentStage[Any, Any, Any], redis: Redis, prefix: str
 ) -> None:
     keys = Keys(prefix)
-    settings = settings_for("triage", redis_server.url, prefix, llm="offline", budget_tokens=1000)
-    stage = services.load("triage").build_stage(settings, redis)
-    assert isinstance(stage, AgentStage)
-    handoff = envelope("g-room", "validator", TRIAGE_REQUEST, results={"intake": INTAKE_RESULT})
-    try:
-        outcome = await stage.handle(handoff, triage_delivery(keys, handoff, b"100:0", 1))
-        assert outcome.step.outcome == "ok"
-        assert not await redis.exists(keys.budget("g-room"))  # the commit settles the charge
-        assert [c.call_id for c in outcome.charges] == ["triage:0:0"]
-    finally:
-        await stage.aclose()
+    outcome = await triage_stage.handle(*stamped_handoff(keys, "g-room", b"100:0", 1))
+    assert outcome.step.outcome == "ok"
+    assert not await redis.exists(keys.budget("g-room"))  # the commit settles the charge
+    assert [c.call_id for c in outcome.charges] == ["triage:0:0"]
 
 
 # --- loops, hops, deadlines -------------------------------------------------------------------
