@@ -23,6 +23,7 @@ from redis.asyncio import Redis
 
 from shared.channel import Channel
 from shared.commit import load_lua
+from shared.envelope import Fields
 from shared.errors import BatonError, PermanentError
 from shared.keys import Keys
 from shared.scriptbatch import ScriptBatch
@@ -69,7 +70,7 @@ class LedgerStamp:
     micro_usd: int
 
     @classmethod
-    def of(cls, fields: dict[bytes, bytes] | None, delivery_count: int) -> LedgerStamp | None:
+    def of(cls, fields: Fields | None, delivery_count: int) -> LedgerStamp | None:
         """The stamp of a first delivery; None for a redelivery or an entry without one (a
         producer's submission, a replay, a publisher that predates stamps)."""
         raw = fields.get(SPENT_FIELD) if fields is not None and delivery_count == 1 else None
