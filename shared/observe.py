@@ -41,6 +41,10 @@ class Observer:
         self.service = service
         self.tracing = tracing
         self.metrics = metrics
+        self.attempts_running = 0
+        """Stage attempts under way; read by the in-flight gauge when it is scraped."""
+        metrics.inflight.labels(service).set_function(lambda: self.attempts_running)
+        self.durations = metrics.duration.labels(service)
 
     @classmethod
     def disabled(cls, service: str) -> Observer:
@@ -81,7 +85,6 @@ class Observer:
 
     def committed(self, outcome: Outcome, commit: str) -> None:
         """Record a committed outcome on the current span and in the metrics."""
-        span = trace.get_current_span()
         step = outcome.step
         metrics = self.metrics
         metrics.child(metrics.events, self.service, step.outcome).inc()
@@ -92,6 +95,9 @@ class Observer:
         context = current_attempt()
         if context is not None:  # a raw submission's event id is known only once decoded
             context["event_id"] = outcome.event_id
+        if not self.tracing.enabled:
+            return
+        span = trace.get_current_span()
         if not span.is_recording():
             return
         attributes: dict[str, Any] = {
@@ -169,8 +175,7 @@ class _Attempt:
             context["trace_id"], context["span_id"] = ids
         self._token = enter_attempt(context)
         # Counted last: if starting the span raised, there is no __exit__ to count it out.
-        metrics = observer.metrics
-        metrics.child(metrics.inflight, observer.service).inc()
+        observer.attempts_running += 1
         return span
 
     def __exit__(
@@ -185,10 +190,8 @@ class _Attempt:
                 self._span.__exit__(kind, error, traceback)
         finally:
             observer = self._observer
-            metrics = observer.metrics
-            metrics.child(metrics.inflight, observer.service).dec()
-            duration = metrics.child(metrics.duration, observer.service)
-            duration.observe(time.perf_counter() - self._started)
+            observer.attempts_running -= 1
+            observer.durations.observe(time.perf_counter() - self._started)
 
 
 class TracedLLM:
@@ -198,6 +201,7 @@ class TracedLLM:
         self.client = client
         self.observer = observer
         self.agent = agent
+        self.provider = "offline" if type(client).__name__ == "OfflineLLM" else "openai"
 
     @property
     def state(self) -> Availability:
@@ -212,29 +216,30 @@ class TracedLLM:
         await self.client.aclose()
 
     async def generate(self, request: LLMRequest[T]) -> LLMResult[T]:
-        metrics = self.observer.metrics
-        provider = "offline" if type(self.client).__name__ == "OfflineLLM" else "openai"
-        started = time.perf_counter()
         tracing = self.observer.tracing
-        span_context = (
-            tracing.llm_call(provider, request.model, self.agent)
-            if tracing.enabled
-            else contextlib.nullcontext(INVALID_SPAN)
-        )
-        with span_context as span:
-            try:
-                result = await self.client.generate(request)
-            except Exception as exc:
-                reason = getattr(exc, "reason", type(exc).__name__)
-                metrics.llm_errors.labels(self.agent, request.model, reason).inc()
-                raise
-            finally:
-                metrics.child(metrics.llm_duration, self.agent, request.model).observe(
-                    time.perf_counter() - started
-                )
-            record_usage(span, result.model, result.usage.input_tokens, result.usage.output_tokens)
+        if not tracing.enabled:
+            return await self._measured(request, None)
+        with tracing.llm_call(self.provider, request.model, self.agent) as span:
+            return await self._measured(request, span)
+
+    async def _measured(self, request: LLMRequest[T], span: Span | None) -> LLMResult[T]:
+        metrics = self.observer.metrics
+        started = time.perf_counter()
+        try:
+            result = await self.client.generate(request)
+        except Exception as exc:
+            reason = getattr(exc, "reason", type(exc).__name__)
+            metrics.llm_errors.labels(self.agent, request.model, reason).inc()
+            raise
+        finally:
+            metrics.child(metrics.llm_duration, self.agent, request.model).observe(
+                time.perf_counter() - started
+            )
+        usage = result.usage
+        if span is not None:
+            record_usage(span, result.model, usage.input_tokens, usage.output_tokens)
         tokens = metrics.llm_tokens
-        metrics.child(tokens, self.agent, result.model, "input").inc(result.usage.input_tokens)
-        metrics.child(tokens, self.agent, result.model, "output").inc(result.usage.output_tokens)
+        metrics.child(tokens, self.agent, result.model, "input").inc(usage.input_tokens)
+        metrics.child(tokens, self.agent, result.model, "output").inc(usage.output_tokens)
         metrics.child(metrics.llm_cost, self.agent, result.model).inc(result.cost_usd)
         return result

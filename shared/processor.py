@@ -39,6 +39,8 @@ log = structlog.get_logger("baton.consumer")
 # bare OSError/TimeoutError: an LLM call timing out is the event's failure and counts).
 STAGE_REDIS_UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, OutOfMemoryError)
 
+_COMMIT_NAMES = {status: status.name.lower() for status in CommitStatus}
+
 
 class Processor:
     """Attempts of ``stage`` as consumer ``consumer`` of its group, on entries of ``stream``.
@@ -74,6 +76,8 @@ class Processor:
         self._process_again = process_again
         self.committing: set[str] = set()
         """Entries whose outcome went to the commit: too late to abandon them."""
+        # Decided once: below info, the per-entry line costs its arguments for nothing.
+        self._log_outcomes = settings.log_level in ("debug", "info")
 
     async def mark_alone(self, delivery: Delivery) -> bool:
         """Record in the run record that this entry runs alone now; False if it already did."""
@@ -212,19 +216,21 @@ class Processor:
         outcome = evolve(outcome, step=step, publishes=publishes)
         self.committing.add(delivery.entry_id)
         status = await self.committer.commit(delivery.entry_id, outcome)
-        self.observer.committed(outcome, status.name.lower())
-        log.info(
-            "stage_outcome",
-            event_id=outcome.event_id,
-            stage=self.group,
-            outcome=step.outcome,
-            status=outcome.status,
-            reason=outcome.reason,
-            commit=status.name.lower(),
-            entry_id=delivery.entry_id,
-            delivery=delivery.count,
-            duration_ms=round((step.ended_at - step.started_at) * 1000, 2),
-        )
+        commit = _COMMIT_NAMES[status]
+        self.observer.committed(outcome, commit)
+        if self._log_outcomes:
+            log.info(
+                "stage_outcome",
+                event_id=outcome.event_id,
+                stage=self.group,
+                outcome=step.outcome,
+                status=outcome.status,
+                reason=outcome.reason,
+                commit=commit,
+                entry_id=delivery.entry_id,
+                delivery=delivery.count,
+                duration_ms=round((step.ended_at - step.started_at) * 1000, 2),
+            )
         if status is CommitStatus.STALE:
             log.warning(
                 "stale_commit_skipped", event_id=outcome.event_id, entry_id=delivery.entry_id
