@@ -26,6 +26,7 @@ from shared.errors import ConfigError
 from shared.keys import Keys
 
 LLMProvider = Literal["offline", "openai"]
+LogLevel = Literal["debug", "info", "warning", "error"]
 
 
 class BatonSettings(BaseSettings):
@@ -99,7 +100,7 @@ class BatonSettings(BaseSettings):
     metrics_port: int | None = Field(
         default=None, ge=1, le=65535, description="serve Prometheus /metrics here (unset: off)"
     )
-    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_level: LogLevel = "info"
     log_format: Literal["auto", "json", "console"] = "auto"
 
     @model_validator(mode="after")

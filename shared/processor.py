@@ -26,6 +26,7 @@ from shared.deadletter import MAX_DELIVERIES, TRIMMED, dead_letter_outcome
 from shared.delivery import Delivery, as_text
 from shared.envelope import Envelope
 from shared.errors import ContractError, PermanentError
+from shared.logging import logs_at
 from shared.observe import Observer
 from shared.outcome import Outcome, evolve
 from shared.reclaimer import Reclaimer
@@ -76,8 +77,7 @@ class Processor:
         self._process_again = process_again
         self.committing: set[str] = set()
         """Entries whose outcome went to the commit: too late to abandon them."""
-        # Decided once: below info, the per-entry line costs its arguments for nothing.
-        self._log_outcomes = settings.log_level in ("debug", "info")
+        self._log_outcomes = logs_at(settings, "info")
 
     async def mark_alone(self, delivery: Delivery) -> bool:
         """Record in the run record that this entry runs alone now; False if it already did."""

@@ -8,7 +8,7 @@ import orjson
 import structlog
 
 from shared.config import BatonSettings
-from shared.logging import configure_logging, enter_attempt, leave_attempt
+from shared.logging import configure_logging, enter_attempt, leave_attempt, logs_at
 
 
 def lines(out: io.BytesIO) -> list[dict[str, object]]:
@@ -33,3 +33,10 @@ def test_lines_inside_an_attempt_carry_its_ids_and_lines_after_it_do_not() -> No
     assert (inside["event_id"], inside["stage"]) == ("e-1", "own value wins")
     assert (later["event_id"], later["trace_id"]) == ("e-1", "abc")
     assert "event_id" not in after
+
+
+def test_a_level_is_written_only_when_the_configured_level_admits_it() -> None:
+    assert logs_at(BatonSettings(log_level="info"), "info")
+    assert logs_at(BatonSettings(log_level="debug"), "info")
+    assert not logs_at(BatonSettings(log_level="warning"), "info")
+    assert logs_at(BatonSettings(log_level="warning"), "error")
