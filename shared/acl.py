@@ -11,6 +11,13 @@ call as well; ``EVALSHA`` itself declares its keys as read-write, so the selecto
 service run the commit script names (read-write) the keys the script is given, while the calls
 inside still obey the narrower rules (a worker's script cannot read the dead-letter stream).
 
+The ``default`` user stays *on* with every right, behind a random 256-bit password that is hashed
+into the file and kept nowhere, so nobody can log in as it. It cannot be turned off: Redis before
+8.4 writes a script's effects to the append-only file inside MULTI/EXEC and, while loading that
+file, re-checks each EXEC against the default user (redis/redis#14541). With the default user off
+every such transaction is refused at restart, and every Baton commit is a script: acknowledged
+events would be lost. See :mod:`shared.durability`.
+
 The ACL file holds only SHA-256 hashes of the passwords; the clear passwords go to a companion
 env file (``BATON_<USER>_REDIS_PASSWORD`` and a ready ``BATON_<USER>_REDIS_URL`` per user) that
 ``docker compose --env-file`` and ``kubectl create secret --from-env-file`` read.
@@ -127,7 +134,8 @@ class AclUser:
     description: str
     commands: tuple[str, ...] = ()
     grants: tuple[Grant, ...] = ()
-    enabled: bool = True
+    sealed: bool = False
+    """Every right, behind a password drawn when its line is written and kept nowhere."""
     service: str | None = None
 
     @property
@@ -145,18 +153,22 @@ class AclUser:
 
     def rules(self, password_rule: str) -> list[str]:
         """The ACL rules after ``user <name>``."""
-        if not self.enabled:
-            return ["off", "resetpass", "resetkeys", "resetchannels", "-@all"]
+        if self.sealed:
+            return ["on", "resetpass", password_rule, "~*", "&*", "+@all"]
         rules = ["on", password_rule, "resetkeys", "resetchannels", "-@all"]
         rules += [_command(c) for c in self.commands]
         return rules + [g.selector() for g in self.grants]
 
     def line(self, password: str | None) -> str:
-        """The user's line in the ACL file (the password stored only as its SHA-256)."""
-        if self.enabled and not password:
+        """The user's line in the ACL file (the password stored only as its SHA-256).
+
+        A sealed user's password is drawn here and discarded: only its hash is ever written.
+        """
+        if self.sealed:
+            password = generate_password()
+        if not password:
             raise ConfigError(f"no password for Redis user {self.name}")
-        rule = f"#{password_hash(password)}" if password else ""
-        return " ".join(["user", self.name, *self.rules(rule)])
+        return " ".join(["user", self.name, *self.rules(f"#{password_hash(password)}")])
 
     def all_commands(self) -> set[str]:
         found = set(self.commands)
@@ -190,7 +202,7 @@ class AclPlan:
             f"# Key prefix: {self.prefix}",
         ]
         for user in self.users:
-            if not user.enabled:
+            if user.sealed:
                 continue
             password = self.passwords[user.name]
             url = f"redis://{quote(user.name, safe='')}:{quote(password, safe='')}@{host}/{db}"
@@ -276,9 +288,12 @@ def operator_user(keys: Keys) -> AclUser:
         name="operator",
         description=(
             "operator (baton CLI): reads every key under the prefix, posts and replays to any "
-            "stream, purges dlq and escalations; no FLUSH, CONFIG, KEYS, ACL or XGROUP DESTROY"
+            "stream, purges dlq and escalations; no FLUSH, CONFIG, KEYS, ACL changes or XGROUP "
+            "DESTROY"
         ),
-        commands=CONNECTION + SCRIPT_ADMIN + TRANSACTION + ("scan", "info"),
+        # INFO and ACL GETUSER: `baton status` and `baton acl --check` tell a configuration that
+        # loses data on restart (shared.durability) from a safe one.
+        commands=CONNECTION + SCRIPT_ADMIN + TRANSACTION + ("scan", "info", "acl|getuser"),
         grants=(
             Grant(
                 "read everything under the prefix",
@@ -331,7 +346,7 @@ def keda_user(keys: Keys) -> AclUser:
 def build_users(
     prefix: str = "baton", redis_version: tuple[int, int] = DEFAULT_REDIS_VERSION
 ) -> tuple[AclUser, ...]:
-    """``default`` (off), one user per service, ``operator``, ``producer`` and ``keda``.
+    """``default`` (sealed), one user per service, ``operator``, ``producer`` and ``keda``.
 
     ``redis_version`` is the server's (major, minor): an ACL file naming a command the server does
     not know is refused as a whole, so CLIENT SETINFO is granted from 7.2 on only.
@@ -342,7 +357,12 @@ def build_users(
         raise ConfigError("Redis 7.0 or later is needed (ACL selectors and %R~/%W~ key rules)")
     keys = Keys(prefix)
     users = (
-        AclUser("default", "default user: disabled", enabled=False),
+        AclUser(
+            "default",
+            "default user: all rights behind a discarded random password (no one can log in as "
+            "it; on, so that Redis can replay its append-only file)",
+            sealed=True,
+        ),
         *(service_user(keys, s) for s in SERVICES),
         operator_user(keys),
         producer_user(keys),
@@ -350,7 +370,7 @@ def build_users(
     )
     if redis_version >= SETINFO_SINCE:
         users = tuple(
-            dataclasses.replace(u, commands=(*u.commands, "client|setinfo")) if u.enabled else u
+            u if u.sealed else dataclasses.replace(u, commands=(*u.commands, "client|setinfo"))
             for u in users
         )
     for user in users:
@@ -390,7 +410,7 @@ def plan(
     existing = {} if rotate else (existing or {})
     passwords: dict[str, str] = {}
     for user in users:
-        if not user.enabled:
+        if user.sealed:
             continue
         if given.get(user.password_var):
             passwords[user.name] = check_password(user.name, given[user.password_var])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import re
 from pathlib import Path
@@ -12,6 +13,8 @@ import orjson
 import typer
 
 from shared import acl as aclmod
+from shared import durability
+from shared.cli import common
 from shared.errors import BatonError
 
 DEFAULT_OUT = Path("deploy/redis/users.acl")
@@ -43,15 +46,25 @@ def acl(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="show the users; write nothing")
     ] = False,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check", help="check the running Redis (REDIS_URL) for data loss on restart instead"
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
 ) -> None:
-    """Least-privilege Redis users: one per service, operator, producer, keda; default off.
+    """Least-privilege Redis users: one per service, operator, producer, keda.
 
     Passwords come from BATON_<USER>_REDIS_PASSWORD when set, else from an existing env file
     (unless --rotate), else they are generated. The ACL file stores only their SHA-256; the env
     file (mode 0600) holds them in clear for `docker compose --env-file` and Kubernetes secrets.
-    Secrets are never printed.
+    Secrets are never printed. The default user stays on (Redis before 8.4 needs it to replay
+    its AOF) behind a random password that is hashed and never kept.
     """
+    if check:
+        _check_server(as_json)
+        return
     env_path = env_file or out.parent / ENV_FILE_NAME
     version = _version(redis_version)
     if not re.fullmatch(r"[A-Za-z0-9_.-]+(:\d{1,5})?", host):
@@ -60,6 +73,7 @@ def acl(
     if not aclmod.PREFIX_PATTERN.match(prefix):
         raise typer.BadParameter("use 1-64 of A-Z a-z 0-9 _ . -", param_hint="--prefix")
     existing = _read_env(env_path)
+    _warn_if_unsafe(out)
     plan = aclmod.plan(
         prefix,
         given=os.environ,
@@ -74,6 +88,57 @@ def acl(
         typer.echo(orjson.dumps(_summary(plan, out, env_path, dry_run), option=orjson.OPT_INDENT_2))
         return
     _print_plan(plan, out, env_path, dry_run, reused=bool(existing) and not rotate)
+
+
+def _warn_if_unsafe(out: Path) -> None:
+    """Say loudly when the file about to be replaced turns the default user off."""
+    try:
+        text = out.read_text()
+    except OSError:
+        return
+    if durability.acl_file_disables_default(text):
+        typer.secho(
+            f"WARNING: {out} turns the default user off. With AOF on, Redis before 8.4 drops "
+            "every script write (every Baton commit) since the last AOF rewrite when it restarts "
+            "(redis/redis#14541). The new file keeps the default user on behind an unknowable "
+            "password: load it now (ACL LOAD, or restart Redis with it).",
+            err=True,
+            fg=typer.colors.RED,
+            bold=True,
+        )
+
+
+def _check_server(as_json: bool) -> None:
+    """Exit 1 when the server at REDIS_URL would lose commits on restart."""
+    config = common.settings()
+
+    async def facts() -> durability.ServerFacts:
+        redis = common.client(config)
+        try:
+            return await durability.server_facts(redis)
+        finally:
+            await redis.aclose()
+
+    found = common.run(facts())
+    warning = durability.hazard(found)
+    if as_json:
+        common.print_json({**dataclasses.asdict(found), "hazard": warning})
+    else:
+        version = ".".join(map(str, found.version))
+        unknown = "unknown (ACL GETUSER refused)"
+        default = unknown if found.default_user_off is None else (
+            "off" if found.default_user_off else "on"
+        )  # fmt: skip
+        typer.echo(f"{found.server} {version}, AOF {'on' if found.aof else 'off'}, "
+                   f"default user {default}")  # fmt: skip
+        if warning:
+            typer.secho(warning, err=True, fg=typer.colors.RED, bold=True)
+        elif found.default_user_off is None:
+            typer.echo("cannot tell: connect as a user allowed ACL GETUSER (the operator is)")
+        else:
+            typer.echo("ok: script commits survive a restart")
+    if warning:
+        raise typer.Exit(1)
 
 
 def _version(text: str) -> tuple[int, int]:
@@ -117,10 +182,10 @@ def _summary(plan: aclmod.AclPlan, out: Path, env_path: Path, dry_run: bool) -> 
         "users": [
             {
                 "name": user.name,
-                "enabled": user.enabled,
+                "sealed": user.sealed,
                 "description": user.description,
                 "rules": line.split(" ", 2)[2],
-                "env": {"password": user.password_var, "url": user.url_var} if user.enabled else {},
+                "env": {} if user.sealed else {"password": user.password_var, "url": user.url_var},
             }
             for user, line in zip(plan.users, plan.redacted(), strict=True)
         ],
@@ -139,6 +204,6 @@ def _print_plan(
         typer.echo("\ndry run: nothing written")
         return
     passwords = "kept from the existing env file" if reused else "generated or given"
-    typer.echo(f"\nwrote {out} (SHA-256 password hashes; default user off)")
+    typer.echo(f"\nwrote {out} (SHA-256 password hashes; default user sealed: unknowable password)")
     typer.echo(f"wrote {env_path} (mode 0600, passwords {passwords}; keep it out of git)")
     typer.echo(f"next: docker compose --env-file {env_path} up -d")

@@ -6,10 +6,12 @@ import asyncio
 from typing import Annotated
 
 import typer
+from redis.asyncio import Redis
+from redis.exceptions import NoPermissionError
 from rich.console import Console
 from rich.table import Table
 
-from shared import streamstats
+from shared import durability, streamstats
 from shared.cli import common
 from shared.config import BatonSettings
 
@@ -31,6 +33,7 @@ async def _status(config: BatonSettings, as_json: bool, watch: float) -> None:
     redis = common.client(config)
     console = Console()
     try:
+        await _warn_if_unsafe(redis)
         while True:
             states = await streamstats.collect(redis, config.keys)
             if as_json:
@@ -44,6 +47,16 @@ async def _status(config: BatonSettings, as_json: bool, watch: float) -> None:
             await asyncio.sleep(watch)
     finally:
         await redis.aclose()
+
+
+async def _warn_if_unsafe(redis: Redis) -> None:
+    """A loud line on stderr when Redis would lose commits on restart (needs INFO, as operator)."""
+    try:
+        warning = durability.hazard(await durability.server_facts(redis))
+    except NoPermissionError:
+        return
+    if warning:
+        Console(stderr=True).print(f"[bold red]{warning}[/]", highlight=False)
 
 
 def _table(states: list[streamstats.StreamState]) -> Table:
