@@ -5,8 +5,10 @@ written before, never after, the input is released. Its flat fields read well in
 
 ``event_id``, ``reason`` (machine-readable), ``detail``, ``stage`` (the service that gave up),
 ``stream`` and ``entry_id`` (where the input was), ``deliveries``, ``failed_at``, and either
-``envelope`` (an internal event, replayable as is) or ``payload`` (a producer's raw input, kept
-byte for byte), plus ``errors`` (JSON field errors) and ``traceparent`` when known.
+``envelope`` (an internal event, replayable as is) or the input as it was: ``payload`` (a
+producer's raw input, or an envelope that could not be read) and every other field of the entry as
+``original:<name>``, all byte for byte; plus ``errors`` (JSON field errors) and ``traceparent`` when
+known.
 """
 
 from __future__ import annotations
@@ -25,6 +27,22 @@ CONTRACT_VIOLATION = "contract_violation"
 TOO_LARGE = "too_large"
 MAX_DELIVERIES = "max_deliveries"
 TRIMMED = "trimmed"
+ORIGINAL = b"original:"
+"""Prefix of an unreadable entry's fields other than its payload, kept in its dead letter."""
+
+
+def original_fields(entry: Fields) -> Fields:
+    """An unreadable entry's fields as its dead letter keeps them: the payload (or raw envelope)
+    as ``payload``, every other field under :data:`ORIGINAL`, byte for byte."""
+    raw = entry.get(b"payload")
+    payload_key = b"payload" if raw is not None else b"envelope"
+    kept: Fields = {}
+    for key, value in entry.items():
+        if key == payload_key:
+            kept[b"payload"] = value
+        else:
+            kept[ORIGINAL + key] = value
+    return kept
 
 
 def dead_letter_fields(
@@ -52,9 +70,7 @@ def dead_letter_fields(
         if envelope.traceparent:
             fields[b"traceparent"] = envelope.traceparent.encode()
     elif delivery.fields is not None:
-        raw = delivery.fields.get(b"payload") or delivery.fields.get(b"envelope")
-        if raw is not None:
-            fields[b"payload"] = raw
+        fields.update(original_fields(delivery.fields))
     if errors:
         fields[b"errors"] = compact_json(errors[:20])
     return fields

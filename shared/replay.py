@@ -42,8 +42,10 @@ def plan_replay(keys: Keys, entry: InboxEntry, max_bytes: int) -> ReplayPlan:
         raw = fields.get(b"payload")
         if raw is None:
             raise ContractError("dead letter keeps no payload to replay (e.g. trimmed)")
-        decode_submission({b"payload": raw}, entry.entry_id, max_bytes)
-        return ReplayPlan(entry, keys.intake, {b"payload": raw}, "raw payload -> intake")
+        # The event keeps its id (and so its run record) even when the payload names none.
+        submission = {b"payload": raw, b"event_id": entry.event_id.encode()}
+        decode_submission(submission, entry.entry_id, max_bytes)
+        return ReplayPlan(entry, keys.intake, submission, "raw payload -> intake")
     envelope = Envelope.from_fields({b"envelope": fields[b"envelope"]})
     stage = as_text(fields.get(b"stage", b""))
     if stage == "validator" and envelope.stage in AGENTS and envelope.input is not None:

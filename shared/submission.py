@@ -8,6 +8,11 @@ sees it:
 * ``parse_error``: not UTF-8, not JSON, ``NaN``/``Infinity``, duplicate keys, absurd nesting.
 * ``contract_violation``: valid JSON that breaks :class:`CustomerRequest` (missing or empty text,
   wrong types, unknown fields).
+
+The event id is the payload's ``event_id``; else an ``event_id`` field beside the payload (a replay
+of a dead letter that had none keeps its id that way); else ``evt-<entry id>``. A payload too large
+or too broken to parse still keeps a top-level ``event_id`` that a bounded scan can read, so its
+dead letter, ``baton post --wait`` and a replay all name the event the producer named.
 """
 
 from __future__ import annotations
@@ -24,6 +29,11 @@ from shared.envelope import Envelope, Fields, validation_errors
 from shared.errors import ContractError
 
 _EVENT_ID = re.compile(r"^[\w.:@-]{1,128}$")
+# A JSON string (escapes included) or a bracket: enough to track nesting without parsing.
+_TOKEN = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[{}\[\]]')
+_ID_VALUE = re.compile(rb'\s*:\s*"([\w.:@-]{1,128})"')
+SCAN_BYTES = 1 << 20
+"""How much of an unparseable payload is scanned for its ``event_id``."""
 
 
 def default_event_id(entry_id: str) -> str:
@@ -34,7 +44,7 @@ def default_event_id(entry_id: str) -> str:
 def decode_submission(fields: Fields, entry_id: str, max_bytes: int) -> Envelope:
     """Validate a raw intake entry and wrap it in an envelope addressed to intake."""
     raw = fields.get(b"payload")
-    fallback_id = default_event_id(entry_id)
+    fallback_id = _valid_id(fields.get(b"event_id")) or default_event_id(entry_id)
     if raw is None:
         raise ContractError(
             "entry has no 'payload' field (post with: XADD <prefix>:intake * payload '<json>')",
@@ -46,7 +56,7 @@ def decode_submission(fields: Fields, entry_id: str, max_bytes: int) -> Envelope
             f"payload is {len(raw)} bytes, over the {max_bytes}-byte limit",
             reason="too_large",
             raw=raw[:1024].decode("utf-8", "replace"),
-            event_id=fallback_id,
+            event_id=scan_event_id(raw) or fallback_id,
         )
     data = _parse_json(raw, fallback_id)
     event_id = _declared_event_id(data) or fallback_id
@@ -74,6 +84,40 @@ def decode_submission(fields: Fields, entry_id: str, max_bytes: int) -> Envelope
     )
 
 
+def event_id_of(fields: Fields, entry_id: str, max_bytes: int) -> str:
+    """The event id intake gives this entry, whether it goes on or is dead-lettered."""
+    try:
+        return decode_submission(fields, entry_id, max_bytes).event_id
+    except ContractError as exc:
+        return exc.event_id or default_event_id(entry_id)
+
+
+def scan_event_id(raw: bytes) -> str | None:
+    """The top-level ``event_id`` of a payload that is not parsed, if its first
+    :data:`SCAN_BYTES` show exactly one: a linear, string-aware scan of brackets, never a parse.
+
+    A key named twice is ambiguous, so neither value is believed.
+    """
+    window = raw[:SCAN_BYTES]
+    depth = 0
+    found: list[bytes] = []
+    for token in _TOKEN.finditer(window):
+        text = token.group()
+        if text in (b"{", b"["):
+            depth += 1
+        elif text in (b"}", b"]"):
+            depth -= 1
+        elif depth == 1 and text == b'"event_id"':
+            value = _ID_VALUE.match(window, token.end())
+            found.append(value[1] if value else b"")
+    return found[0].decode() if len(found) == 1 and found[0] else None
+
+
+def _valid_id(raw: bytes | None) -> str | None:
+    text = raw.decode("utf-8", "replace") if raw is not None else ""
+    return text if _EVENT_ID.match(text) else None
+
+
 def _parse_json(raw: bytes, event_id: str) -> Any:
     try:
         text = raw.decode("utf-8")
@@ -82,7 +126,7 @@ def _parse_json(raw: bytes, event_id: str) -> Any:
             f"payload is not valid UTF-8 (byte {exc.start})",
             reason="parse_error",
             raw=raw.decode("utf-8", "replace"),
-            event_id=event_id,
+            event_id=scan_event_id(raw) or event_id,
         ) from exc
     try:
         return json.loads(
@@ -93,7 +137,7 @@ def _parse_json(raw: bytes, event_id: str) -> Any:
             f"payload is not valid JSON: {_first_line(exc)}",
             reason="parse_error",
             raw=text,
-            event_id=event_id,
+            event_id=scan_event_id(raw) or event_id,
         ) from exc
 
 

@@ -18,7 +18,7 @@ from shared.contracts import CustomerRequest
 from shared.delivery import as_text
 from shared.errors import BatonError
 from shared.outcome import TERMINAL_STATUSES
-from shared.submission import default_event_id
+from shared.submission import event_id_of
 
 Entries = list[tuple[bytes, dict[bytes, bytes]]]
 TERMINAL_STREAMS = {"responded": "responses", "escalated": "escalations",
@@ -84,22 +84,15 @@ async def _post_all(
     try:
         posted = []
         for payload in payloads:
-            entry_id = as_text(await redis.xadd(config.keys.intake, {"payload": payload}))
-            posted.append({"event_id": _event_id(payload, entry_id), "entry_id": entry_id})
+            fields = {b"payload": payload}
+            entry_id = as_text(await redis.xadd(config.keys.intake, fields))  # type: ignore[arg-type]
+            event_id = event_id_of(fields, entry_id, config.max_payload_bytes)
+            posted.append({"event_id": event_id, "entry_id": entry_id})
         if wait:
             await asyncio.gather(*(_await_outcome(redis, config, p, timeout) for p in posted))
         return posted
     finally:
         await redis.aclose()
-
-
-def _event_id(payload: bytes, entry_id: str) -> str:
-    try:
-        data = orjson.loads(payload)
-    except orjson.JSONDecodeError:
-        return default_event_id(entry_id)
-    given = data.get("event_id") if isinstance(data, dict) else None
-    return given if isinstance(given, str) and given else default_event_id(entry_id)
 
 
 async def _await_outcome(

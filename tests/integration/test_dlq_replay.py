@@ -58,6 +58,51 @@ async def test_replay_after_a_fix_answers_each_dead_letter_once(
     assert await redis.xlen(keys.dlq) == 1
 
 
+async def test_too_large_payloads_are_reported_by_post_wait_and_replayed_under_their_own_ids(
+    redis_server: EmbeddedRedis, redis: Redis, prefix: str
+) -> None:
+    keys, url = Keys(prefix), redis_server.url
+
+    def padded(body: dict[str, str]) -> bytes:  # valid JSON, over 64 KiB of insignificant blanks
+        return b"{" + b" " * 70_000 + orjson.dumps(body)[1:]
+
+    named = padded({"text": "My invoice is wrong", "channel": "email", "event_id": "big-1"})
+    async with InProcessPipeline(url, prefix):
+        # post --wait names the producer's event and says where it ended, before any timeout.
+        (path := redis_server.data_dir / "big.jsonl").write_bytes(named + b"\n")
+        code, out = await baton(url, prefix, "post", "--file", str(path), "--wait",
+                                "--timeout", "60")  # fmt: skip
+        assert code == 0, out
+        assert b"big-1  dead_lettered too_large" in out
+        unnamed_entry = await post(redis, keys, padded({"text": "Where is my parcel?"}))
+
+        async def both_dead() -> bool:
+            return await redis.xlen(keys.dlq) == 2
+
+        await wait_for(both_dead)
+    dead = [e["event_id"] for e in await stream_entries(redis, keys.dlq)]
+    assert dead == [b"big-1", f"evt-{unnamed_entry}".encode()]
+
+    bigger = {"BATON_MAX_PAYLOAD_BYTES": "262144"}
+    async with InProcessPipeline(url, prefix, max_payload_bytes=262_144):
+        code, out = await baton(url, prefix, "dlq", "replay", "--all", env=bigger)
+        assert (code, out.count(b"replayed")) == (0, 2), out
+
+        async def answered() -> bool:
+            return await redis.xlen(keys.responses) + await redis.xlen(keys.escalations) == 2
+
+        await wait_for(answered)
+    ended = [
+        e["event_id"]
+        for name in ("responses", "escalations")
+        for e in await stream_entries(redis, keys.stream(name))
+    ]
+    assert sorted(ended) == sorted(dead)
+    for event_id in dead:  # the dead-lettered run record was finished, not left in progress
+        status = await redis.hget(keys.run(event_id.decode()), "status")
+        assert status in (b"responded", b"escalated"), (event_id, status)
+
+
 async def test_a_replayed_dead_letter_starts_a_new_trace_linked_to_the_failed_one(
     redis_server: EmbeddedRedis, redis: Redis, prefix: str
 ) -> None:

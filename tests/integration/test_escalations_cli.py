@@ -15,10 +15,12 @@ from tests.fault.processes import REPO_ROOT, worker_env
 from tests.helpers import InProcessPipeline, post, stream_entries, wait_for
 
 
-async def baton(url: str, prefix: str, *args: str) -> tuple[int, bytes]:
+async def baton(
+    url: str, prefix: str, *args: str, env: dict[str, str] | None = None
+) -> tuple[int, bytes]:
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "shared.cli.app", *args, cwd=REPO_ROOT,
-        env=worker_env(url, prefix), stdout=asyncio.subprocess.PIPE,
+        env=worker_env(url, prefix, env), stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     stdout, stderr = await process.communicate()

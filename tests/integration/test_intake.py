@@ -6,6 +6,7 @@ import orjson
 from redis.asyncio import Redis
 
 from shared.contracts import IntakeResult
+from shared.deadletter import ORIGINAL
 from shared.embedded import EmbeddedRedis
 from tests.helpers import post, wait_for
 from tests.integration.harness import (
@@ -156,15 +157,33 @@ async def test_each_bad_payload_is_dead_lettered_with_its_reason(
     assert [e["loc"] for e in orjson.loads(empty[b"errors"])] == ["text"]
 
 
-async def test_entry_without_payload_field_is_dead_lettered(
+async def test_entry_without_payload_field_is_dead_lettered_with_every_field_byte_for_byte(
     redis_server: EmbeddedRedis, redis: Redis, prefix: str
 ) -> None:
+    original = {b"text": b"My invoice is wrong", b"foo": b"\xff\x00 binary \r\n" + b"y" * 300}
     async with running(redis, redis_server.url, "intake", prefix) as service:
-        await redis.xadd(service.keys.intake, {"text": "My invoice is wrong"})
+        await redis.xadd(service.keys.intake, original)  # type: ignore[arg-type]
         await wait_for_entries(redis, service.keys.dlq)
     ((_, dead),) = await entries(redis, service.keys.dlq)
     assert dead[b"reason"] == b"contract_violation"
     assert b"payload" in dead[b"detail"]
+    assert {k: v for k, v in dead.items() if k.startswith(ORIGINAL)} == {
+        ORIGINAL + key: value for key, value in original.items()
+    }
+
+
+async def test_unreadable_payload_keeps_the_producers_event_id_and_its_other_fields(
+    redis_server: EmbeddedRedis, redis: Redis, prefix: str
+) -> None:
+    too_large = b'{"text": "' + b"x" * 70_000 + b'", "event_id": "e-big"}'
+    async with running(redis, redis_server.url, "intake", prefix) as service:
+        await redis.xadd(service.keys.intake, {b"payload": too_large, b"source": b"web"})
+        await wait_for_entries(redis, service.keys.dlq)
+    ((_, dead),) = await entries(redis, service.keys.dlq)
+    assert (dead[b"reason"], dead[b"event_id"]) == (b"too_large", b"e-big")
+    assert (dead[b"payload"], dead[ORIGINAL + b"source"]) == (too_large, b"web")
+    record = await run_record(redis, service.keys, "e-big")
+    assert (record["status"], record["reason"]) == ("dead_lettered", "too_large")
 
 
 async def test_injection_attempt_is_scored_for_the_validator(

@@ -7,7 +7,7 @@ import pytest
 
 from shared.envelope import Fields
 from shared.errors import ContractError
-from shared.submission import decode_submission, default_event_id
+from shared.submission import decode_submission, default_event_id, event_id_of
 
 ENTRY_ID = "1700000000000-7"
 FALLBACK_ID = f"evt-{ENTRY_ID}"
@@ -86,10 +86,61 @@ def test_unparseable_payload_is_a_parse_error_with_the_fallback_event_id(raw: by
     assert error.event_id == FALLBACK_ID
 
 
-def test_parse_error_keeps_an_event_id_it_could_not_trust_out() -> None:
-    """A broken document's ``event_id`` is not believed: the entry id names the event."""
-    error = payload_error(b'{"event_id": "e-1", "text": "a", "text": "b"}')
-    assert (error.reason, error.event_id) == ("parse_error", FALLBACK_ID)
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"event_id": "e-1", "text": "a", "text": "b"}',
+        b'{"text": NaN, "channel": "email", "event_id": "e-1"}',
+        b'{"text": "\xff", "event_id" : "e-1"}',
+        b'{"text": "truncated", "event_id": "e-1", "customer_id": "c',
+    ],
+    ids=["duplicate-key", "nan", "not-utf8", "truncated"],
+)
+def test_parse_error_keeps_the_producers_top_level_event_id(raw: bytes) -> None:
+    error = payload_error(raw)
+    assert (error.reason, error.event_id) == ("parse_error", "e-1")
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"event_id": "e-1", "event_id": "e-2"}',
+        b'{"meta": {"event_id": "e-1"}, "text": NaN}',
+        b'[{"event_id": "e-1"}, NaN]',
+        b'{"text": "say \\"event_id\\": \\"e-1\\"", "n": NaN}',
+        b'{"text": "event_id", "n": NaN}',
+        b'{"event_id": "has spaces", "n": NaN}',
+    ],
+    ids=["named-twice", "nested", "in-array", "inside-a-string", "a-value", "invalid-id"],
+)
+def test_parse_error_believes_no_event_id_that_is_ambiguous_nested_or_quoted(raw: bytes) -> None:
+    assert payload_error(raw).event_id == FALLBACK_ID
+
+
+def test_too_large_payload_keeps_the_producers_event_id_wherever_it_sits() -> None:
+    text = "x" * (2 * LIMIT)
+    for body in ({"event_id": "e-1", "text": text}, {"text": text, "event_id": "e-1"}):
+        error = payload_error(orjson.dumps(body))
+        assert (error.reason, error.event_id) == ("too_large", "e-1")
+
+
+def test_event_id_field_beside_the_payload_names_an_event_whose_payload_names_none() -> None:
+    raw = orjson.dumps({"text": "hello", "channel": "email"})
+    fields: Fields = {b"payload": raw, b"event_id": b"evt-1600000000000-0"}
+    assert decode_submission(fields, ENTRY_ID, LIMIT).event_id == "evt-1600000000000-0"
+    named = orjson.dumps({"text": "hello", "channel": "email", "event_id": "e-1"})
+    assert decode_submission({**fields, b"payload": named}, ENTRY_ID, LIMIT).event_id == "e-1"
+    too_large = b'{"text": "' + b"x" * LIMIT + b'"}'
+    assert payload_error(too_large).event_id == FALLBACK_ID
+    assert decode_error({**fields, b"payload": too_large}).event_id == "evt-1600000000000-0"
+
+
+def test_event_id_of_names_the_event_as_intake_will() -> None:
+    ok = orjson.dumps({"text": "hello", "channel": "email", "event_id": "e-1"})
+    assert event_id_of({b"payload": ok}, ENTRY_ID, LIMIT) == "e-1"
+    assert event_id_of({b"payload": b'{"event_id": "e-2", "x": NaN}'}, ENTRY_ID, LIMIT) == "e-2"
+    assert event_id_of({b"payload": b"not json"}, ENTRY_ID, LIMIT) == FALLBACK_ID
+    assert event_id_of({b"other": b"x"}, ENTRY_ID, LIMIT) == FALLBACK_ID
 
 
 def test_parse_error_keeps_the_raw_text() -> None:
