@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar, cast
@@ -138,3 +139,19 @@ class RejectsEverything(DelegatingStage):
 
 def broken_triage(settings: BatonSettings, redis: Redis) -> Stage:
     return RejectsEverything(services.load("triage").build_stage(settings, redis))
+
+
+def raw_command(port: int, *lines: str) -> bytes:
+    """Send inline commands on a fresh connection; the raw replies (b'' if unreachable)."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
+            sock.sendall("".join(f"{line}\r\n" for line in lines).encode())
+            reply = b""
+            while reply.count(b"\r\n") < len(lines):
+                chunk = sock.recv(4096)
+                if not chunk:
+                    break
+                reply += chunk
+            return reply
+    except OSError:
+        return b""

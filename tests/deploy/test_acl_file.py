@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from shared import acl
 from shared.cli import acl as acl_cli
 from shared.cli.app import COMMAND_MODULES
+from shared.durability import acl_file_disables_default
 from shared.errors import ConfigError
 from shared.keys import AGENTS, SERVICES, Keys
 from shared.llm.ratelimit import rate_keys
@@ -67,6 +68,34 @@ def test_writes_hashes_and_a_private_env_file(run: typer.Typer, tmp_path: Path) 
         assert values[f"{user.env_prefix}_USERNAME"] == user.name
         assert values[user.url_var] == f"redis://{user.name}:{password}@redis:6379/0"
     assert all(w.startswith("user ") for w in lines)  # Redis refuses comments in an ACL file
+
+
+def test_replacing_a_file_that_turns_the_default_user_off_warns_loudly(
+    run: typer.Typer, tmp_path: Path
+) -> None:
+    out = tmp_path / "users.acl"
+    code, output = invoke(run, "--out", str(out))
+    assert (code, "WARNING" in output) == (0, False)
+    out.write_text("user default off resetpass -@all\n" + out.read_text().split("\n", 1)[1])
+    code, output = invoke(run, "--out", str(out))
+    assert code == 0
+    assert f"WARNING: {out} turns the default user off" in output
+    assert "redis/redis#14541" in output
+    assert not acl_file_disables_default(out.read_text())
+
+
+@pytest.mark.parametrize(
+    ("line", "off"),
+    [
+        ("user default off resetpass -@all", True),
+        ("user default on nopass ~* +@all off", True),
+        ("user default off on #ab ~* +@all", False),
+        ("user default on #ab ~* &* +@all", False),
+        ("user other off", False),
+    ],
+)
+def test_the_last_on_or_off_of_the_default_users_line_decides(line: str, off: bool) -> None:
+    assert acl_file_disables_default(f"user x on nopass\n{line}\n") is off
 
 
 def test_rerunning_keeps_passwords_unless_rotated(run: typer.Typer, tmp_path: Path) -> None:

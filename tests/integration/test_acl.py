@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 import secrets
-import socket
 import subprocess
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -37,7 +36,7 @@ from shared.llm.ratelimit import Limit, RateLimiter, rate_keys
 from shared.outcome import Outcome
 from shared.redis_client import connect, connect_for
 from shared.stage import Stage
-from tests.helpers import DelegatingStage, InProcessPipeline, broken_triage, wait_for
+from tests.helpers import DelegatingStage, InProcessPipeline, broken_triage, raw_command, wait_for
 from tests.integration.test_escalations_cli import baton
 
 ADMIN = "admin"
@@ -98,22 +97,6 @@ class AclRedis(EmbeddedRedis):
         return raw_command(self.port, f"AUTH {ADMIN} {self.admin_password}", "PING").endswith(
             b"+PONG\r\n"
         )
-
-
-def raw_command(port: int, *lines: str) -> bytes:
-    """Send inline commands on a fresh connection; the raw replies (b'' if unreachable)."""
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=0.5) as sock:
-            sock.sendall("".join(f"{line}\r\n" for line in lines).encode())
-            reply = b""
-            while reply.count(b"\r\n") < len(lines):
-                chunk = sock.recv(4096)
-                if not chunk:
-                    break
-                reply += chunk
-            return reply
-    except OSError:
-        return b""
 
 
 @dataclass
