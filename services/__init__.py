@@ -1,4 +1,7 @@
-"""The four Baton services; each runs as ``python -m services.<name>``."""
+"""The reference pipeline's services; each runs as ``python -m services.<name>``.
+
+Which services exist is declared once, in :mod:`services.pipeline`.
+"""
 
 from __future__ import annotations
 
@@ -6,19 +9,26 @@ import importlib
 from types import ModuleType
 
 from shared import heap
-from shared.keys import SERVICES
+from shared.pipeline import VALIDATOR
 
 
 def checked(name: str) -> str:
-    """``name``, if it names a service; else :class:`ValueError`."""
-    if name not in SERVICES:
-        raise ValueError(f"unknown service {name!r}; expected one of {', '.join(SERVICES)}")
+    """``name``, if it names a service of the pipeline; else :class:`ValueError`."""
+    from services.pipeline import PIPELINE
+
+    if name not in PIPELINE.services:
+        raise ValueError(
+            f"unknown service {name!r}; expected one of {', '.join(PIPELINE.services)}"
+        )
     return name
 
 
 def load(name: str) -> ModuleType:
-    """The ``services.<name>.service`` module (``SETTINGS`` class and ``build_stage``)."""
-    return importlib.import_module(f"services.{checked(name)}.service")
+    """The service's module (``SETTINGS`` class and ``build_stage``): ``<package>.service``."""
+    from services.pipeline import PIPELINE
+
+    package = "services.validator" if checked(name) == VALIDATOR else PIPELINE.agent(name).module
+    return importlib.import_module(f"{package}.service")
 
 
 def main(name: str) -> int:

@@ -1,10 +1,11 @@
 """Least privilege in Redis: one ACL user per service, an operator, a producer and KEDA.
 
-Every rule is derived from the key layout in :mod:`shared.keys` and from the commands the runtime
-really sends (the consumer, the reclaimer, the fenced commit, the Lua scripts, redis-py's
-connection set-up and ``baton worker NAME --check``). Each group of commands is bound to its own
-keys with an ACL *selector* (Redis 7+), so that, for instance, a worker may ``DEL`` its heartbeat
-but not a stream, and ``XADD`` to the streams it feeds but never read them.
+Every rule is derived from the pipeline's declaration (:mod:`shared.pipeline.spec`: which stream
+a service reads and where it may publish), the key layout in :mod:`shared.keys` and the commands
+the runtime really sends (the consumer, the reclaimer, the fenced commit, the Lua scripts,
+redis-py's connection set-up and ``baton worker NAME --check``). Each group of commands is bound
+to its own keys with an ACL *selector* (Redis 7+), so that, for instance, a worker may ``DEL`` its
+heartbeat but not a stream, and ``XADD`` to the streams it feeds but never read them.
 
 Scripts run every call under the caller's ACL, so each key a script touches is allowed for that
 call as well; ``EVALSHA`` itself declares its keys as read-write, so the selector that lets a
@@ -34,7 +35,8 @@ from dataclasses import dataclass, field
 from urllib.parse import quote
 
 from shared.errors import ConfigError
-from shared.keys import AGENTS, SERVICES, Keys
+from shared.keys import Keys
+from shared.pipeline import Pipeline
 
 PREFIX_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")  # as BatonSettings.prefix: no glob chars
 PASSWORD_BYTES = 32
@@ -79,16 +81,6 @@ LLM_RATE_KEYS = "llm:rate:*"
 # names (never values) and is the one keyless read a worker gets; drop it once the check uses
 # XINFO CONSUMERS + EXISTS instead.
 HEALTHCHECK = ("scan",)
-
-# Where each service publishes, besides the dead-letter stream (write-only for everyone).
-PUBLISHES: dict[str, tuple[str, ...]] = {
-    "intake": ("handoffs",),
-    "triage": ("handoffs",),
-    "responder": ("handoffs",),
-    # The only router: next stages, final replies, escalations, and clarification retries of any
-    # agent (intake included).
-    "validator": ("triage", "responder", "responses", "escalations", "intake"),
-}
 
 # The operator (CLI): post and replay to any stream, work the operators' inboxes (consumer group
 # `operators` on dlq and escalations, fenced with commit.lua), purge those two, annotate runs.
@@ -237,12 +229,11 @@ def check_password(user: str, password: str) -> str:
     return password
 
 
-def service_user(keys: Keys, service: str) -> AclUser:
+def service_user(keys: Keys, pipeline: Pipeline, service: str) -> AclUser:
     """The user ``service`` runs as: its input stream and group, its outputs, its own keys."""
-    if service not in SERVICES:
-        raise ConfigError(f"unknown service {service!r}")
-    source = keys.input_stream(service)
-    targets = (*(keys.stream(name) for name in PUBLISHES[service]), keys.dlq)
+    source = keys.stream(pipeline.input_stream(service))
+    publishes = pipeline.publishes(service)
+    targets = (*(keys.stream(name) for name in publishes), keys.dlq)
     runs = keys.run("*")
     script_keys: list[str] = [source, *targets, runs]
     grants = [
@@ -252,11 +243,12 @@ def service_user(keys: Keys, service: str) -> AclUser:
         Grant("its own heartbeats", HEARTBEAT, read_write=(keys.heartbeat_pattern(service),)),
     ]
     commands: tuple[str, ...] = CONNECTION + SCRIPT_ADMIN + TRANSACTION + HEALTHCHECK
-    if service == "intake":
+    entry = service == pipeline.entry.name
+    if entry:
         grants.append(Grant("idempotency markers", DEDUPE, read_write=(keys.seen("*"),)))
         script_keys.append(keys.seen("*"))
     budget = keys.budget("*")
-    if service in AGENTS:
+    if pipeline.is_agent(service):
         rate = f"{keys.prefix}:{LLM_RATE_KEYS}"
         grants.append(Grant("per-event budget ledger", BUDGET, read_write=(budget,)))
         grants.append(Grant("global LLM rate limit", LLM_RATE, read_write=(rate,)))
@@ -265,14 +257,14 @@ def service_user(keys: Keys, service: str) -> AclUser:
     else:  # the validator reports what an event spent
         grants.append(Grant("read budget ledgers", ("hmget",), read_only=(budget,)))
     grants.append(Grant("run the service's scripts", ("evalsha",), read_write=tuple(script_keys)))
-    outputs = ", ".join(PUBLISHES[service])
+    outputs = ", ".join(publishes)
     return AclUser(
         name=service,
         description=(
             f"service {service}: reads {source} as group {service}; writes {outputs} and dlq "
             "(write-only); run records, budget ledgers, its heartbeats"
-            + (", idempotency markers" if service == "intake" else "")
-            + (", LLM rate limits" if service in AGENTS else "")
+            + (", idempotency markers" if entry else "")
+            + (", LLM rate limits" if pipeline.is_agent(service) else "")
         ),
         commands=commands,
         grants=tuple(grants),
@@ -280,10 +272,10 @@ def service_user(keys: Keys, service: str) -> AclUser:
     )
 
 
-def operator_user(keys: Keys) -> AclUser:
+def operator_user(keys: Keys, pipeline: Pipeline) -> AclUser:
     """The CLI's user: reads everything under the prefix, posts, replays and purges."""
     everything = f"{keys.prefix}:*"
-    streams = tuple(keys.all_streams())
+    streams = tuple(keys.stream(name) for name in pipeline.streams())
     return AclUser(
         name="operator",
         description=(
@@ -312,16 +304,16 @@ def operator_user(keys: Keys) -> AclUser:
     )
 
 
-def producer_user(keys: Keys) -> AclUser:
-    """For systems that submit events (``baton post --wait``): XADD to intake, read outcomes."""
+def producer_user(keys: Keys, pipeline: Pipeline) -> AclUser:
+    """For systems that submit events (``baton post --wait``): XADD to the entry agent's stream,
+    read outcomes."""
+    entry = keys.stream(pipeline.input_stream(pipeline.entry.name))
     return AclUser(
         name="producer",
-        description=(
-            f"producer: writes {keys.intake} only; reads responses, escalations, run statuses"
-        ),
+        description=(f"producer: writes {entry} only; reads responses, escalations, run statuses"),
         commands=CONNECTION,
         grants=(
-            Grant("submit events", ("xadd",), write_only=(keys.intake,)),
+            Grant("submit events", ("xadd",), write_only=(entry,)),
             Grant(
                 "read outcomes",
                 ("xread", "xrange", "xrevrange", "xlen"),
@@ -332,9 +324,9 @@ def producer_user(keys: Keys) -> AclUser:
     )
 
 
-def keda_user(keys: Keys) -> AclUser:
+def keda_user(keys: Keys, pipeline: Pipeline) -> AclUser:
     """KEDA's redis-streams scaler in lag mode: INFO (version), XINFO GROUPS and XLEN."""
-    inputs = tuple(keys.input_stream(s) for s in SERVICES)
+    inputs = tuple(keys.stream(pipeline.input_stream(s)) for s in pipeline.services)
     return AclUser(
         name="keda",
         description="keda (autoscaler): consumer-group lag of the input streams, read-only",
@@ -344,7 +336,9 @@ def keda_user(keys: Keys) -> AclUser:
 
 
 def build_users(
-    prefix: str = "baton", redis_version: tuple[int, int] = DEFAULT_REDIS_VERSION
+    pipeline: Pipeline,
+    prefix: str = "baton",
+    redis_version: tuple[int, int] = DEFAULT_REDIS_VERSION,
 ) -> tuple[AclUser, ...]:
     """``default`` (sealed), one user per service, ``operator``, ``producer`` and ``keda``.
 
@@ -363,10 +357,10 @@ def build_users(
             "it; on, so that Redis can replay its append-only file)",
             sealed=True,
         ),
-        *(service_user(keys, s) for s in SERVICES),
-        operator_user(keys),
-        producer_user(keys),
-        keda_user(keys),
+        *(service_user(keys, pipeline, s) for s in pipeline.services),
+        operator_user(keys, pipeline),
+        producer_user(keys, pipeline),
+        keda_user(keys, pipeline),
     )
     if redis_version >= SETINFO_SINCE:
         users = tuple(
@@ -392,6 +386,7 @@ def parse_env(text: str) -> dict[str, str]:
 
 
 def plan(
+    pipeline: Pipeline,
     prefix: str = "baton",
     *,
     given: Mapping[str, str] | None = None,
@@ -405,7 +400,7 @@ def plan(
     from ``existing`` (a previous env file, so regenerating keeps running services connected)
     unless ``rotate``, else it is generated.
     """
-    users = build_users(prefix, redis_version)
+    users = build_users(pipeline, prefix, redis_version)
     given = given or {}
     existing = {} if rotate else (existing or {})
     passwords: dict[str, str] = {}

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 from pydantic import ValidationError
 from redis.asyncio import Redis
@@ -19,13 +19,14 @@ from shared.channel import channel_for
 from shared.config import BatonSettings
 from shared.contracts import Contract
 from shared.delivery import Delivery
-from shared.envelope import Envelope, Halt, Stage, validation_errors
+from shared.envelope import Envelope, Halt, validation_errors
 from shared.errors import ContractError
 from shared.guardrails import Budget, BudgetLedger, GuardrailError, LedgerStamp, check_deadline
 from shared.llm import LLMClient, build_llm
 from shared.llm.guarded import GuardedLLM
 from shared.llm.pricing import PriceTable
 from shared.outcome import Outcome, Publish, Step
+from shared.pipeline import AgentSpec
 from shared.submission import decode_submission
 
 In = TypeVar("In", bound=Contract)
@@ -78,7 +79,7 @@ class AgentStage(Generic[In, Out, S]):
 
     def __init__(
         self,
-        service: Stage,
+        service: str,
         input_type: type[In],
         handler: Handler[In, S, Out],
         settings: S,
@@ -86,6 +87,7 @@ class AgentStage(Generic[In, Out, S]):
         ledger: BudgetLedger,
     ) -> None:
         self.service = service
+        self.stream = settings.keys.stream(service)
         self.input_type = input_type
         self.handler = handler
         self.settings = settings
@@ -231,13 +233,14 @@ class IntakeStage(AgentStage[In, Out, S]):
 
 def agent_stage(
     stage_class: type[AgentStage[In, Out, S]],
-    service: Stage,
-    input_type: type[In],
+    spec: AgentSpec[Any],
     handler: Handler[In, S, Out],
     settings: S,
     redis: Redis,
 ) -> AgentStage[In, Out, S]:
-    """Wire an agent: its LLM client and the shared budget ledger, both on ``redis`` (the
-    ledger's reservations on a channel of their own: one per LLM call)."""
+    """Wire the agent ``spec`` declares: its handler, its LLM client and the shared budget
+    ledger, both on ``redis`` (the ledger's reservations on a channel of their own)."""
     ledger = BudgetLedger(redis, settings.keys, settings.run_retention_s, channel_for(redis))
-    return stage_class(service, input_type, handler, settings, build_llm(settings, redis), ledger)
+    input_type = cast("type[In]", spec.input)  # the handler's In, as the spec declares it
+    llm = build_llm(settings, redis)
+    return stage_class(spec.name, input_type, handler, settings, llm, ledger)

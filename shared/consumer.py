@@ -59,7 +59,7 @@ class Worker:
         self.settings = settings
         self.keys = settings.keys
         self.group = stage.service
-        self.stream = self.keys.input_stream(stage.service)
+        self.stream = stage.stream
         self.consumer = settings.consumer_name()
         self._redis = redis
         self._reads = channel_for(redis)

@@ -9,16 +9,17 @@ Entries that producers post to the intake stream have a single ``payload`` field
 from __future__ import annotations
 
 import time
-from typing import Any, Literal
+from typing import Annotated, Any
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from shared.contracts.base import EventId, Reason
 from shared.errors import ContractError
 
 SCHEMA_VERSION = 1
-Stage = Literal["producer", "intake", "triage", "responder", "validator", "operator"]
+StageName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
+"""An agent of the pipeline, ``validator``, ``producer`` (a submission) or ``operator``."""
 Fields = dict[bytes, bytes]
 
 
@@ -54,7 +55,7 @@ class Envelope(BaseModel):
 
     schema_version: int = SCHEMA_VERSION
     event_id: EventId
-    stage: Stage
+    stage: StageName
     payload: dict[str, Any]
     input: dict[str, Any] | None = None
     results: dict[str, dict[str, Any]] = Field(default_factory=dict)
@@ -71,7 +72,7 @@ class Envelope(BaseModel):
     traceparent: str | None = Field(default=None, max_length=128)
     tracestate: str | None = Field(default=None, max_length=512)
 
-    def next(self, stage: Stage, payload: dict[str, Any], **changes: Any) -> Envelope:
+    def next(self, stage: str, payload: dict[str, Any], **changes: Any) -> Envelope:
         """The envelope for the next hop: same event, one more hop, fresh timestamp."""
         update: dict[str, Any] = {
             "stage": stage,

@@ -1,11 +1,11 @@
-"""Every Redis key name Baton uses, derived from one prefix in one place."""
+"""Every Redis key name Baton uses, derived from one prefix in one place.
+
+Which streams exist is the pipeline's to say (:mod:`shared.pipeline.spec`); this only names keys.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-SERVICES = ("intake", "triage", "responder", "validator")
-AGENTS = ("intake", "triage", "responder")
 
 
 @dataclass(frozen=True)
@@ -18,20 +18,8 @@ class Keys:
         return f"{self.prefix}:{name}"
 
     @property
-    def intake(self) -> str:
-        return self.stream("intake")
-
-    @property
     def handoffs(self) -> str:
         return self.stream("handoffs")
-
-    @property
-    def triage(self) -> str:
-        return self.stream("triage")
-
-    @property
-    def responder(self) -> str:
-        return self.stream("responder")
 
     @property
     def responses(self) -> str:
@@ -44,14 +32,6 @@ class Keys:
     @property
     def dlq(self) -> str:
         return self.stream("dlq")
-
-    def input_stream(self, service: str) -> str:
-        """The one stream a service reads (validator reads the handoffs)."""
-        return self.handoffs if service == "validator" else self.stream(service)
-
-    def all_streams(self) -> list[str]:
-        names = ("intake", "handoffs", "triage", "responder", "responses", "escalations", "dlq")
-        return [self.stream(n) for n in names]
 
     def run(self, event_id: str) -> str:
         return f"{self.prefix}:run:{event_id}"

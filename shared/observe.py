@@ -129,7 +129,7 @@ class Observer:
         until ``stop`` is set (set, not cancelled: a cancel mid-command can leak a socket)."""
         while not stop.is_set():
             with contextlib.suppress(*REDIS_UNAVAILABLE, ResponseError):
-                for state in await streamstats.collect(redis, keys, only=stream):
+                for state in await streamstats.collect(redis, keys, [stream]):
                     for group in state.groups:
                         self.metrics.observe_group(state.key, group)
             with contextlib.suppress(TimeoutError):

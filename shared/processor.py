@@ -68,7 +68,7 @@ class Processor:
         self.settings = settings
         self.keys = settings.keys
         self.group = stage.service
-        self.stream = self.keys.input_stream(stage.service)
+        self.stream = stage.stream
         self.consumer = consumer
         self._redis = redis
         self.observer = observer

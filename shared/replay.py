@@ -11,13 +11,13 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from shared.contracts import AGENT_INPUTS
 from shared.delivery import as_text
 from shared.envelope import Envelope, Fields
 from shared.errors import ContractError
 from shared.inbox import InboxEntry
-from shared.keys import AGENTS, Keys
+from shared.keys import Keys
 from shared.outcome import Outcome, Publish, Step
+from shared.pipeline import VALIDATOR, Pipeline
 from shared.submission import decode_submission
 
 
@@ -31,7 +31,7 @@ class ReplayPlan:
     note: str
 
 
-def plan_replay(keys: Keys, entry: InboxEntry, max_bytes: int) -> ReplayPlan:
+def plan_replay(keys: Keys, pipeline: Pipeline, entry: InboxEntry, max_bytes: int) -> ReplayPlan:
     """Re-validate a dead letter against the current contracts and decide where it goes.
 
     Raises :class:`ContractError` when it still breaks them (nothing is published then).
@@ -45,24 +45,28 @@ def plan_replay(keys: Keys, entry: InboxEntry, max_bytes: int) -> ReplayPlan:
         # The event keeps its id (and so its run record) even when the payload names none.
         submission = {b"payload": raw, b"event_id": entry.event_id.encode()}
         decode_submission(submission, entry.entry_id, max_bytes)
-        return ReplayPlan(entry, keys.intake, submission, "raw payload -> intake")
+        entry_stream = keys.stream(pipeline.input_stream(pipeline.entry.name))
+        return ReplayPlan(entry, entry_stream, submission, f"raw payload -> {pipeline.entry.name}")
     envelope = Envelope.from_fields({b"envelope": fields[b"envelope"]})
     stage = as_text(fields.get(b"stage", b""))
-    if stage == "validator" and envelope.stage in AGENTS and envelope.input is not None:
+    if stage == VALIDATOR and pipeline.is_agent(envelope.stage) and envelope.input is not None:
         # The agent's output was rejected: ask the agent again, from its input, afresh.
         retry = envelope.next("operator", envelope.input, results=envelope.results)
-        _check_input(envelope.stage, retry)
-        target = keys.input_stream(envelope.stage)
+        _check_input(pipeline, envelope.stage, retry)
+        target = keys.stream(pipeline.input_stream(envelope.stage))
         return ReplayPlan(entry, target, retry.to_fields(), f"input -> {envelope.stage}")
-    if stage in AGENTS:
-        _check_input(stage, envelope)
+    if pipeline.is_agent(stage):
+        _check_input(pipeline, stage, envelope)
     return ReplayPlan(
-        entry, source or keys.input_stream(stage), envelope.to_fields(), f"envelope -> {stage}"
+        entry,
+        source or keys.stream(pipeline.input_stream(stage)),
+        envelope.to_fields(),
+        f"envelope -> {stage}",
     )
 
 
-def _check_input(stage: str, envelope: Envelope) -> None:
-    contract = AGENT_INPUTS[stage]
+def _check_input(pipeline: Pipeline, stage: str, envelope: Envelope) -> None:
+    contract = pipeline.agent(stage).input
     try:
         contract.model_validate(envelope.payload)
     except ValueError as exc:

@@ -21,6 +21,11 @@ class Stage(Protocol):
         """The service name, which is also the consumer group name."""
         ...
 
+    @property
+    def stream(self) -> str:
+        """The key of the one stream the service reads."""
+        ...
+
     def decode(self, delivery: Delivery) -> Envelope:
         """Parse the entry. Raise :class:`shared.errors.ContractError` for anything malformed."""
         ...

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -69,8 +70,8 @@ def as_json(states: list[StreamState]) -> list[dict[str, Any]]:
     return out
 
 
-async def collect(redis: Redis, keys: Keys, only: str | None = None) -> list[StreamState]:
-    streams = [only] if only else keys.all_streams()
+async def collect(redis: Redis, keys: Keys, streams: Sequence[str]) -> list[StreamState]:
+    """The state of each stream key in ``streams``, its groups and their consumers."""
     return [await _stream_state(redis, keys, key) for key in streams]
 
 

@@ -23,8 +23,9 @@ from typing import Any, cast
 import orjson
 from redis.asyncio import Redis
 
+from services.pipeline import PIPELINE
 from shared.delivery import as_text
-from shared.keys import SERVICES, Keys
+from shared.keys import Keys
 from tests.helpers import wait_for
 
 StreamEntries = list[tuple[bytes, dict[bytes, bytes]]]
@@ -182,8 +183,8 @@ async def read_stream(redis: Redis, stream: str, chunk: int = 1000) -> list[dict
 async def group_states(redis: Redis, keys: Keys) -> list[GroupState]:
     """The consumer group of every service on its input stream (missing groups count as lag)."""
     states = []
-    for service in SERVICES:
-        stream = keys.input_stream(service)
+    for service in PIPELINE.services:
+        stream = keys.stream(PIPELINE.input_stream(service))
         length = await redis.xlen(stream)
         groups = await redis.xinfo_groups(stream) if await redis.exists(stream) else []
         info = next((g for g in groups if as_text(g["name"]) == service), None)

@@ -12,11 +12,12 @@ import orjson
 from redis.asyncio import Redis
 
 import services
+from services.pipeline import PIPELINE
 from shared.config import BatonSettings
 from shared.delivery import Delivery, as_text
 from shared.envelope import Envelope
 from shared.errors import PermanentError
-from shared.keys import SERVICES, Keys
+from shared.keys import Keys
 from shared.outcome import Outcome
 from shared.service import StageFactory, serve
 from shared.stage import Stage
@@ -54,7 +55,7 @@ async def stream_entries(redis: Redis, stream: str) -> list[dict[str, bytes]]:
 async def post(redis: Redis, keys: Keys, payload: dict[str, Any] | bytes) -> str:
     """XADD a raw payload, as redis-cli would."""
     raw = payload if isinstance(payload, bytes) else orjson.dumps(payload)
-    return as_text(await redis.xadd(keys.intake, {"payload": raw}))
+    return as_text(await redis.xadd(keys.stream("intake"), {"payload": raw}))
 
 
 async def terminal_count(redis: Redis, keys: Keys) -> int:
@@ -79,7 +80,7 @@ class InProcessPipeline:
         self.tasks: list[asyncio.Task[None]] = []
 
     async def __aenter__(self) -> InProcessPipeline:
-        for name in SERVICES:
+        for name in PIPELINE.services:
             values = {**self.overrides, **self.per_service.get(name, {})}
             settings = settings_for(name, self.url, self.prefix, **values)
             build = self.stages.get(name) or services.load(name).build_stage
@@ -100,6 +101,10 @@ class DelegatingStage:
     @property
     def service(self) -> str:
         return self.inner.service
+
+    @property
+    def stream(self) -> str:
+        return self.inner.stream
 
     def decode(self, delivery: Delivery) -> Envelope:
         return self.inner.decode(delivery)

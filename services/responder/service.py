@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from redis.asyncio import Redis
 
+from services.pipeline import PIPELINE
 from services.responder.handler import handle
 from services.responder.settings import ResponderSettings
 from shared.agent import AgentStage, agent_stage
@@ -17,4 +18,4 @@ SETTINGS = ResponderSettings
 def build_stage(settings: BatonSettings, redis: Redis) -> Stage:
     assert isinstance(settings, ResponderSettings)
     stage_class = AgentStage[ResponderRequest, ResponderResult, ResponderSettings]
-    return agent_stage(stage_class, "responder", ResponderRequest, handle, settings, redis)
+    return agent_stage(stage_class, PIPELINE.agent("responder"), handle, settings, redis)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from redis.asyncio import Redis
 
+from services.pipeline import PIPELINE
 from services.triage.handler import handle
 from services.triage.settings import TriageSettings
 from shared.agent import AgentStage, agent_stage
@@ -17,4 +18,4 @@ SETTINGS = TriageSettings
 def build_stage(settings: BatonSettings, redis: Redis) -> Stage:
     assert isinstance(settings, TriageSettings)
     stage_class = AgentStage[TriageRequest, TriageResult, TriageSettings]
-    return agent_stage(stage_class, "triage", TriageRequest, handle, settings, redis)
+    return agent_stage(stage_class, PIPELINE.agent("triage"), handle, settings, redis)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from shared.envelope import Envelope, Fields
@@ -28,23 +29,14 @@ def escalation_fields(
     *,
     spent: Spend | None = None,
     detail: str | None = None,
+    summarise: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
 ) -> Fields:
-    intake = results.get("intake", {})
-    triage = results.get("triage", {})
+    """The escalations entry: the packet (what the pipeline's ``summarise`` shows of the results,
+    then what every packet has) and the envelope, so that an operator can take over."""
     packet = {
         "event_id": envelope.event_id,
         "reason": reason,
-        "text": intake.get("text"),
-        "summary": triage.get("summary") or intake.get("summary"),
-        "draft": results.get("responder", {}).get("reply"),
-        "language": intake.get("language"),
-        "channel": intake.get("channel"),
-        "classification": {k: triage[k] for k in ("category", "priority", "route") if k in triage},
-        "scores": {
-            "confidence": triage.get("confidence"),
-            "injection_risk": intake.get("injection_risk"),
-        },
-        "signals": intake.get("injection_signals", []) + triage.get("reasons", []),
+        **(summarise(results) if summarise else {}),
         "tried": sorted(results),
         "results": results,
         "detail": detail,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from redis.asyncio import Redis
 
+from services.pipeline import PIPELINE
 from services.validator.settings import ValidatorSettings
 from services.validator.stage import ValidatorStage
 from shared.config import BatonSettings
@@ -16,4 +17,4 @@ SETTINGS = ValidatorSettings
 def build_stage(settings: BatonSettings, redis: Redis) -> Stage:
     assert isinstance(settings, ValidatorSettings)
     ledger = BudgetLedger(redis, settings.keys, settings.run_retention_s)
-    return ValidatorStage(settings, ledger)
+    return ValidatorStage(settings, ledger, PIPELINE)

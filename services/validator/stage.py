@@ -1,8 +1,10 @@
 """The validator: checks every agent output and is the only router between stages.
 
-An output that passes its contract and the domain checks is routed on; one that fails goes back
-to its agent with the problems as feedback, at most ``validator_max_clarifications`` times, then
-to the dead-letter stream as ``contract_violation``.
+It knows no agent: the pipeline spec gives, for the agent that produced an output, its output
+contract, its domain checks and its routing rule, and the routes it may take. An output that passes
+its contract and the checks is routed on; one that fails goes back to its agent with the problems
+as feedback, at most ``validator_max_clarifications`` times, then to the dead-letter stream as
+``contract_violation``.
 """
 
 from __future__ import annotations
@@ -12,20 +14,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from services.validator import checks
 from services.validator.escalation import escalation_fields
-from services.validator.routing import Route, route_intake, route_triage
 from services.validator.settings import ValidatorSettings
-from shared.contracts import (
-    AGENT_OUTPUTS,
-    Contract,
-    FinalResponse,
-    IntakeResult,
-    ResponderRequest,
-    ResponderResult,
-    TriageRequest,
-    TriageResult,
-)
+from shared.contracts import Contract
 from shared.delivery import Delivery
 from shared.envelope import Envelope, validation_errors
 from shared.errors import ContractError
@@ -38,15 +29,22 @@ from shared.guardrails import (
     fingerprint,
 )
 from shared.outcome import Outcome, Publish, RunStatus, Step
+from shared.pipeline import ESCALATIONS, RESPONSES, AgentSpec, Pipeline
+from shared.pipeline.routing import Decision, Escalate, Forward, Respond, RouteContext
 
 
 class ValidatorStage:
     service = "validator"
 
-    def __init__(self, settings: ValidatorSettings, ledger: BudgetLedger) -> None:
+    def __init__(
+        self, settings: ValidatorSettings, ledger: BudgetLedger, pipeline: Pipeline
+    ) -> None:
         self.settings = settings
         self.keys = settings.keys
+        self.stream = settings.keys.handoffs
         self.ledger = ledger
+        self.pipeline = pipeline
+        self.check_context = pipeline.check_context()
 
     def decode(self, delivery: Delivery) -> Envelope:
         assert delivery.fields is not None
@@ -65,15 +63,15 @@ class ValidatorStage:
             reason, detail = stopped
             return await self._escalate(envelope, envelope.results, reason, started, detail)
         check_hops(envelope.hops, self.settings.max_hops)
-        contract = AGENT_OUTPUTS.get(envelope.stage)
-        if contract is None:
+        if not self.pipeline.is_agent(envelope.stage):
             raise ContractError(
                 f"handoff from unexpected stage {envelope.stage!r}", event_id=envelope.event_id
             )
+        agent = self.pipeline.agent(envelope.stage)
         errors: list[dict[str, Any]] = []
         try:
-            result = contract.model_validate(envelope.payload)
-            problems = checks.check(envelope.stage, result)
+            result = agent.output.model_validate(envelope.payload)
+            problems = agent.check(result, self.check_context)
         except ValidationError as exc:
             if envelope.feedback:
                 # The agent already found its model's reply invalid and says why; its payload
@@ -84,7 +82,7 @@ class ValidatorStage:
                 problems = [f"{e['loc']}: {e['msg']}" for e in errors][:10]
         if problems:
             return self._reject(envelope, problems, errors, started)
-        return await self._route(envelope, result, started)
+        return await self._route(agent, envelope, result, started)
 
     def _guardrail_stop(self, envelope: Envelope) -> tuple[str, str] | None:
         """An agent's halt, or the deadline passing: the run ends with a human."""
@@ -118,19 +116,29 @@ class ValidatorStage:
         publish = self._to_agent(agent, retry)
         return self._outcome(envelope, started, "clarification_requested", decision, [publish])
 
-    async def _route(self, envelope: Envelope, result: Contract, started: float) -> Outcome:
+    async def _route(
+        self, agent: AgentSpec[Any], envelope: Envelope, result: Contract, started: float
+    ) -> Outcome:
         results = {**envelope.results, envelope.stage: envelope.payload}
-        if isinstance(result, IntakeResult):
-            route = route_intake(result, self.settings)
-        elif isinstance(result, TriageResult):
-            route = route_triage(result, self.settings, envelope.clarifications)
-        else:
-            assert isinstance(result, ResponderResult)
-            return self._respond(envelope, results, result, started)
-        if route.target == "escalations":
-            assert route.reason is not None
-            return await self._escalate(envelope, results, route.reason, started)
-        return self._forward(envelope, results, route, started)
+        context = RouteContext(
+            event_id=envelope.event_id,
+            results=results,
+            input=envelope.input or {},
+            clarifications=envelope.clarifications,
+            settings=self.settings,
+        )
+        try:
+            decision = agent.route(result, context)
+        except (KeyError, ValidationError) as exc:
+            raise ContractError(
+                f"{agent.name}'s output cannot be routed: {exc!r}"[:300], event_id=envelope.event_id
+            ) from exc
+        _check_allowed(agent, decision)
+        if isinstance(decision, Escalate):
+            return await self._escalate(envelope, results, decision.reason, started)
+        if isinstance(decision, Respond):
+            return self._respond(envelope, decision, started)
+        return self._forward(envelope, results, decision, started)
 
     async def _escalate(
         self,
@@ -141,7 +149,9 @@ class ValidatorStage:
         detail: str | None = None,
     ) -> Outcome:
         spent = await self.ledger.spent(envelope.event_id)
-        fields = escalation_fields(envelope, reason, results, spent=spent, detail=detail)
+        fields = escalation_fields(
+            envelope, reason, results, spent=spent, detail=detail, summarise=self.pipeline.summarise
+        )
         decision = {
             "verdict": "accepted" if detail is None else "halted",
             "checked": envelope.stage,
@@ -158,53 +168,31 @@ class ValidatorStage:
         )
 
     def _forward(
-        self, envelope: Envelope, results: dict[str, Any], route: Route, started: float
+        self, envelope: Envelope, results: dict[str, Any], forward: Forward, started: float
     ) -> Outcome:
-        decision = {"verdict": "accepted", "checked": envelope.stage, "route": route.target}
-        try:
-            if route.target == "triage":
-                payload = _triage_request(results)
-            else:
-                payload = _responder_request(results, route)
-        except (KeyError, ValidationError) as exc:
-            raise ContractError(
-                f"handoff lacks the earlier results {route.target} needs: {exc!r}"[:300],
-                event_id=envelope.event_id,
-            ) from exc
-        mark = fingerprint(route.target, payload)
+        decision = {"verdict": "accepted", "checked": envelope.stage, "route": forward.target}
+        payload = forward.payload.model_dump(mode="json")
+        mark = fingerprint(forward.target, payload)
         check_loop(envelope.trail, mark)
         nxt = envelope.next("validator", payload, results=results, trail=[*envelope.trail, mark])
         return self._outcome(
-            envelope, started, "routed", decision, [self._to_agent(route.target, nxt)]
+            envelope, started, "routed", decision, [self._to_agent(forward.target, nxt)]
         )
 
     def _to_agent(self, agent: str, envelope: Envelope) -> Publish:
         """The handoff to an agent, stamped with the event's ledger totals (what its calls are
         checked against)."""
         ledger = self.keys.budget(envelope.event_id)
-        return Publish(self.keys.input_stream(agent), envelope.to_fields(), ledger)
+        return Publish(self.keys.stream(agent), envelope.to_fields(), ledger)
 
-    def _respond(
-        self, envelope: Envelope, results: dict[str, Any], reply: ResponderResult, started: float
-    ) -> Outcome:
-        triage = results.get("triage", {})
-        request = envelope.input or {}
-        final = FinalResponse(
-            event_id=envelope.event_id,
-            reply=reply.reply,
-            language=reply.language,
-            category=triage.get("category", "general"),
-            priority=triage.get("priority", "normal"),
-            mode=request.get("mode", "answer"),
-            summary=triage.get("summary", ""),
-        )
+    def _respond(self, envelope: Envelope, respond: Respond, started: float) -> Outcome:
         fields = {
             b"event_id": envelope.event_id.encode(),
-            b"response": final.model_dump_json().encode(),
+            b"response": respond.response.model_dump_json().encode(),
         }
         if envelope.traceparent:
             fields[b"traceparent"] = envelope.traceparent.encode()
-        decision = {"verdict": "accepted", "checked": "responder", "route": "responses"}
+        decision = {"verdict": "accepted", "checked": envelope.stage, "route": RESPONSES}
         return self._outcome(
             envelope,
             started,
@@ -244,28 +232,12 @@ class ValidatorStage:
         )
 
 
-def _triage_request(results: dict[str, Any]) -> dict[str, Any]:
-    intake = results["intake"]
-    request = TriageRequest(
-        text=intake["text"],
-        language=intake["language"],
-        channel=intake["channel"],
-        injection_risk=intake["injection_risk"],
-        summary=intake["summary"],
-        key_facts=intake.get("key_facts", []),
-    )
-    return request.model_dump(mode="json")
-
-
-def _responder_request(results: dict[str, Any], route: Route) -> dict[str, Any]:
-    intake, triage = results["intake"], results["triage"]
-    request = ResponderRequest(
-        text=intake["text"],
-        language=intake["language"],
-        category=triage["category"],
-        priority=triage["priority"],
-        mode=route.mode,
-        summary=triage["summary"],
-        key_facts=triage.get("key_facts", []),
-    )
-    return request.model_dump(mode="json")
+def _check_allowed(agent: AgentSpec[Any], decision: Decision) -> None:
+    """A routing rule may only take the routes the spec declares for its agent."""
+    target = {Escalate: ESCALATIONS, Respond: RESPONSES}.get(type(decision))
+    if isinstance(decision, Forward):
+        target = decision.target
+    if target not in agent.routes:
+        raise ContractError(
+            f"{agent.name} may not route to {target!r}; its routes: {', '.join(agent.routes)}"
+        )

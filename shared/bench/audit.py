@@ -17,8 +17,9 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from services.pipeline import PIPELINE
 from shared.bench import streams
-from shared.keys import SERVICES, Keys
+from shared.keys import Keys
 
 TERMINALS = ("responses", "escalations", "dlq")
 
@@ -78,8 +79,8 @@ async def _event_ids_after(redis: Redis, stream: str, mark: bytes | str) -> list
 async def backlog(redis: Redis, keys: Keys) -> tuple[int, int]:
     """(pending entries, entries not yet delivered) summed over the four groups."""
     pending = unread = 0
-    for service in SERVICES:
-        stream = keys.input_stream(service)
+    for service in PIPELINE.services:
+        stream = keys.stream(PIPELINE.input_stream(service))
         summary = await redis.xpending(stream, service)
         pending += int(summary["pending"])
         info = await redis.xinfo_stream(stream)

@@ -20,6 +20,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from services.pipeline import PIPELINE
 from shared.bench import audit
 from shared.bench.load import Collector, post_closed_loop
 from shared.bench.phases import BenchError, Fleet, start_baton, wait_ready
@@ -126,7 +127,8 @@ async def _measure(
     before = CpuSnapshot.take(pids)
     ideal = concurrency / delay_s
     try:
-        sent = await post_closed_loop(redis, keys.intake, fleet.entry, tag, window, duration_s,
+        entry = keys.stream(PIPELINE.entry_stream)
+        sent = await post_closed_loop(redis, entry, fleet.entry, tag, window, duration_s,
                                       max_events=int(ideal * duration_s * 2) + 100)  # fmt: skip
         await collector.wait_for(sent.order, stall_s=30.0, cap_s=240.0)
     finally:

@@ -19,6 +19,7 @@ from typing import Any, Literal
 import orjson
 from redis.asyncio import Redis
 
+from services.pipeline import PIPELINE
 from shared.bench import audit, streams
 from shared.bench.load import (
     Collector,
@@ -34,7 +35,7 @@ from shared.bench.resources import CpuSnapshot, command_census, cpu_us_per_event
 from shared.bench.runner import Procs, clean_env
 from shared.bench.stats import summary_ms
 from shared.errors import BatonError
-from shared.keys import SERVICES, Keys
+from shared.keys import Keys
 from shared.redis_client import unlink_matching
 
 Kind = Literal["baton", "raw"]
@@ -80,7 +81,7 @@ def start_baton(
 ) -> Fleet:
     """The real services, ``python -m services.<name>``, ``replicas`` processes each."""
     full = clean_env({"REDIS_URL": url, "BATON_PREFIX": prefix, **env})
-    for service in SERVICES:
+    for service in PIPELINE.services:
         for _ in range(replicas):
             procs.spawn(service, ["-m", f"services.{service}"], full)
     return Fleet("baton", prefix, procs, redis_pid, replicas)
@@ -92,7 +93,7 @@ def start_raw(
 ) -> Fleet:  # fmt: skip
     """The raw ceiling's stage processes, on the same streams and groups as Baton's."""
     sizes_arg = ",".join(str(s) for s in sizes)
-    for service in SERVICES:
+    for service in PIPELINE.services:
         for _ in range(replicas):
             argv = ["-m", "shared.bench.raw", "--url", url, "--prefix", prefix,
                     "--stage", service, "--count", str(count), "--sizes", sizes_arg]  # fmt: skip
@@ -109,14 +110,14 @@ async def wait_ready(redis: Redis, fleet: Fleet, timeout_s: float = 90.0) -> Non
             raise BenchError(f"{fleet.kind} worker exited at start: {fleet.procs.exited()}; "
                              f"logs: {fleet.procs.log_tail()}")  # fmt: skip
         ready = 0
-        for service in SERVICES:
+        for service in PIPELINE.services:
             if fleet.kind == "baton":
                 pattern = keys.heartbeat_pattern(service)
             else:
                 pattern = ready_key(fleet.prefix, service, "*")
             found = [k async for k in redis.scan_iter(match=pattern, count=1000)]
             ready += min(len(found), fleet.replicas)
-        if ready == len(SERVICES) * fleet.replicas:
+        if ready == len(PIPELINE.services) * fleet.replicas:
             return
         await asyncio.sleep(0.1)
     raise BenchError(
@@ -165,7 +166,7 @@ async def drain(redis: Redis, fleet: Fleet, count: int, tag: str) -> dict[str, A
     base = await _terminal_total(redis, keys)
     fleet.procs.pause()
     try:
-        await preload(redis, keys.intake, entries)
+        await preload(redis, keys.stream(PIPELINE.entry_stream), entries)
         commands_before = await redis.info("commandstats")
         before = CpuSnapshot.take([*fleet.procs.pids, fleet.redis_pid])
         started = time.time()
@@ -200,7 +201,7 @@ async def paced(
     await collector.start()
     before = CpuSnapshot.take([*fleet.procs.pids, fleet.redis_pid])
     try:
-        sent = await post_paced(redis, keys.intake, fleet.entry, ids, rate)
+        sent = await post_paced(redis, keys.stream(PIPELINE.entry_stream), fleet.entry, ids, rate)
         await collector.wait_for(ids, STALL_S, CAP_S)
     finally:
         await collector.stop()
@@ -253,7 +254,7 @@ async def stage_segments(
 
 async def cleanup(redis: Redis, keys: Keys) -> None:
     """Empty the streams (groups stay) and drop run records between runs, to bound memory."""
-    for stream in keys.all_streams():
+    for stream in [keys.stream(n) for n in PIPELINE.streams()]:
         if await redis.exists(stream):
             await redis.xtrim(stream, maxlen=0, approximate=False)
     for pattern in ("run:*", "seen:*", "budget:*"):

@@ -24,6 +24,7 @@ import signal
 
 from redis.asyncio import Redis
 
+from services.pipeline import PIPELINE
 from shared import eventloop, heap
 from shared.bench.streams import Entry, read_group
 from shared.keys import Keys
@@ -43,7 +44,7 @@ ENTRY_OVERHEAD = len(b"event_id") + len(b"hop") + len(b"payload") + 1
 
 
 def input_stream(keys: Keys, stage: str) -> str:
-    return keys.input_stream(stage)
+    return keys.stream(PIPELINE.input_stream(stage))
 
 
 def ready_key(prefix: str, stage: str, pid: int | str) -> str:

@@ -11,8 +11,8 @@ import orjson
 from rich.console import Console
 from rich.table import Table
 
+from services.pipeline import PIPELINE
 from shared.bench.targets import evaluate
-from shared.keys import SERVICES
 
 REQUIRED_FIELDS = (
     "meta.settings", "configs", "targets", "completeness", "ok",
@@ -124,7 +124,7 @@ def throughput_table(name: str, data: dict[str, Any], events: int) -> Table:
     bc, rc = baton["cpu_us_per_event"], raw["cpu_us_per_event"]
     rows = (
         [("CPU us/event, all workers", "workers")]
-        + [(f"CPU us/event, {s}", s) for s in SERVICES]
+        + [(f"CPU us/event, {s}", s) for s in PIPELINE.services]
         + [("CPU us/event, Redis", "redis")]
     )
     for label, key in rows:
@@ -136,7 +136,7 @@ def throughput_table(name: str, data: dict[str, Any], events: int) -> Table:
             table.add_row(label, _n(bn[key], 1), _n(rn[key], 1), _ratio(bn[key], rn[key]))
     table.add_row("CPU us per event-hop (workers / 6)", _n(bc["workers"] / 6, 1),
                   _n(rc["workers"] / 6, 1), _ratio(bc["workers"], rc["workers"]))  # fmt: skip
-    for service in SERVICES:
+    for service in PIPELINE.services:
         b, r = rss["baton"].get(service), rss["raw"].get(service)
         table.add_row(f"peak RSS MiB, {service}", _n(b, 1), _n(r, 1), _ratio(b, r))
     return table

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import orjson
 import typer
 
+from services.pipeline import PIPELINE
 from shared import acl as aclmod
 from shared import durability
 from shared.cli import common
@@ -75,6 +76,7 @@ def acl(
     existing = _read_env(env_path)
     _warn_if_unsafe(out)
     plan = aclmod.plan(
+        PIPELINE,
         prefix,
         given=os.environ,
         existing=existing,

@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from services.pipeline import PIPELINE
 from shared import replay
 from shared.cli import common
 from shared.config import BatonSettings
@@ -192,7 +193,7 @@ async def _replay_one(
 ) -> dict[str, Any]:
     row = {"entry_id": entry.entry_id, "event_id": entry.event_id}
     try:
-        plan = replay.plan_replay(config.keys, entry, config.max_payload_bytes)
+        plan = replay.plan_replay(config.keys, PIPELINE, entry, config.max_payload_bytes)
     except ContractError as exc:
         return {**row, "result": "invalid", "note": exc.detail[:200]}
     if dry_run:

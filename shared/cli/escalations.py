@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from services.validator import checks
+from services.pipeline import PIPELINE
 from shared.cli import common
 from shared.config import BatonSettings
 from shared.contracts import FinalResponse, ResponderResult
@@ -97,7 +97,8 @@ def _drafted_reply(entry: InboxEntry) -> str:
 def _final_response(entry: InboxEntry, text: str) -> FinalResponse:
     """The operator's reply passes the same checks as an agent's."""
     language = entry.packet.get("language") or "en"
-    problems = checks.check("responder", ResponderResult(reply=text, language=language))
+    reply = ResponderResult(reply=text, language=language)
+    problems = PIPELINE.agent("responder").check(reply, PIPELINE.check_context())
     if problems:
         raise BatonError("reply rejected: " + "; ".join(problems))
     classification = entry.packet.get("classification", {})

@@ -12,6 +12,7 @@ import orjson
 import typer
 from redis.asyncio import Redis
 
+from services.pipeline import PIPELINE
 from shared.cli import common
 from shared.config import BatonSettings
 from shared.contracts import CustomerRequest
@@ -85,7 +86,7 @@ async def _post_all(
         posted = []
         for payload in payloads:
             fields = {b"payload": payload}
-            entry_id = as_text(await redis.xadd(config.keys.intake, fields))  # type: ignore[arg-type]
+            entry_id = as_text(await redis.xadd(config.keys.stream(PIPELINE.entry_stream), fields))  # type: ignore[arg-type]
             event_id = event_id_of(fields, entry_id, config.max_payload_bytes)
             posted.append({"event_id": event_id, "entry_id": entry_id})
         if wait:

@@ -11,6 +11,7 @@ from redis.exceptions import NoPermissionError
 from rich.console import Console
 from rich.table import Table
 
+from services.pipeline import PIPELINE
 from shared import durability, streamstats
 from shared.cli import common
 from shared.config import BatonSettings
@@ -32,10 +33,11 @@ def status(
 async def _status(config: BatonSettings, as_json: bool, watch: float) -> None:
     redis = common.client(config)
     console = Console()
+    streams = [config.keys.stream(name) for name in PIPELINE.streams()]
     try:
         await _warn_if_unsafe(redis)
         while True:
-            states = await streamstats.collect(redis, config.keys)
+            states = await streamstats.collect(redis, config.keys, streams)
             if as_json:
                 common.print_json(streamstats.as_json(states))
             else:

@@ -13,11 +13,11 @@ from typing import IO, Annotated
 import typer
 from rich.console import Console
 
+from services.pipeline import PIPELINE
 from shared.cli import common
 from shared.cli.demo import demo_payloads, outcome_lines
 from shared.cli.post import _post_all
 from shared.embedded import EmbeddedRedis
-from shared.keys import SERVICES
 
 LOG_DIR = common.STATE_DIR / "logs"
 
@@ -66,7 +66,7 @@ def _spawn(url: str, replicas: int) -> list[tuple[subprocess.Popen[bytes], IO[by
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "REDIS_URL": url, "BATON_LOG_FORMAT": "json"}
     workers: list[tuple[subprocess.Popen[bytes], IO[bytes]]] = []
-    for name in SERVICES:
+    for name in PIPELINE.services:
         for index in range(replicas):
             log = Path(LOG_DIR / f"{name}-{index}.log").open("ab")  # noqa: SIM115 - closed in _stop
             process = subprocess.Popen(

@@ -17,10 +17,10 @@ from typing import Any
 from redis.asyncio import Redis
 
 import services
+from services.pipeline import PIPELINE
 from shared.config import BatonSettings, LLMProvider, load_settings
 from shared.delivery import as_text
 from shared.errors import BatonError
-from shared.keys import AGENTS, SERVICES
 from shared.observe import Observer
 from shared.redis_client import connect_for
 from shared.service import StageFactory, serve
@@ -61,7 +61,8 @@ class EvalPipeline:
         if provider is not None:
             values["llm"] = provider
         self.settings: dict[str, BatonSettings] = {
-            name: load_settings(services.load(name).SETTINGS, **values) for name in SERVICES
+            name: load_settings(services.load(name).SETTINGS, **values)
+            for name in PIPELINE.services
         }
         self.stages = dict(stages or {})
         self.stop = asyncio.Event()
@@ -73,7 +74,10 @@ class EvalPipeline:
 
     @property
     def models(self) -> dict[str, str]:
-        return {name: str(getattr(self.settings[name], f"{name}_model")) for name in AGENTS}
+        return {
+            name: str(getattr(self.settings[name], PIPELINE.agent(name).model_setting))
+            for name in PIPELINE.agent_names
+        }
 
     @property
     def max_payload_bytes(self) -> int:
@@ -121,7 +125,7 @@ class EvalPipeline:
 
     async def _groups_exist(self, redis: Redis) -> bool:
         for name, settings in self.settings.items():
-            stream = settings.keys.input_stream(name)
+            stream = settings.keys.stream(PIPELINE.input_stream(name))
             if not await redis.exists(stream):
                 return False
             groups = await redis.xinfo_groups(stream)

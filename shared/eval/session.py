@@ -22,6 +22,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from services.pipeline import PIPELINE
 from shared.config import BatonSettings, LLMProvider, load_settings
 from shared.delivery import as_text
 from shared.embedded import EmbeddedRedis
@@ -182,7 +183,9 @@ class _Feeder:
         return event_ids, self.lost
 
     async def _post(self, payload: bytes) -> str:
-        entry_id = as_text(await self.redis.xadd(self.keys.intake, {"payload": payload}))
+        entry_id = as_text(
+            await self.redis.xadd(self.keys.stream(PIPELINE.entry_stream), {"payload": payload})
+        )
         event_id = submitted_event_id(payload, entry_id, self.pipeline.max_payload_bytes)
         if event_id in self.posted:
             self.ended += 1  # a repeated id is the same event: intake deduplicates it

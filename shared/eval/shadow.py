@@ -23,6 +23,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from services.pipeline import PIPELINE
 from shared.config import BatonSettings, load_settings
 from shared.errors import BatonError, ContractError
 from shared.eval import metrics
@@ -97,7 +98,9 @@ async def shadow_replay(
     try:
         recorded = await _recorded(live, source, window)
         if not recorded:
-            raise ShadowError(f"nothing recorded in {source.intake} in that window")
+            raise ShadowError(
+                f"nothing recorded in {source.stream(PIPELINE.entry_stream)} in that window"
+            )
         originals, payloads = [], []
         for entry_id, payload in recorded:
             original, posted = replay_payload(payload, entry_id, config.max_payload_bytes)
@@ -116,7 +119,7 @@ async def _recorded(redis: Redis, keys: Keys, window: Window) -> list[tuple[str,
     """(entry id, payload) of the recorded entries, oldest first; entries with no payload (a
     malformed post) are skipped: there is nothing to re-feed."""
     found: list[tuple[str, bytes]] = []
-    entries = read_entries(redis, keys.intake, window.since, window.until)
+    entries = read_entries(redis, keys.stream(PIPELINE.entry_stream), window.since, window.until)
     async with aclosing(entries):
         async for entry_id, fields in entries:
             if b"payload" in fields:
@@ -157,7 +160,7 @@ def build(
         "kind": KIND,
         "version": 1,
         "source": {
-            "stream": Keys(source_prefix).intake,
+            "stream": Keys(source_prefix).stream(PIPELINE.entry_stream),
             "since": window.since,
             "until": window.until,
             "entries": len(recorded),

@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from services.pipeline import PIPELINE
 from shared.deadletter import CONTRACT_VIOLATION
-from shared.keys import AGENTS, SERVICES
 
 
 @dataclass(frozen=True)
@@ -49,9 +49,9 @@ def trajectory(steps: list[dict[str, Any]]) -> Trajectory:
         tokens_in += int(step.get("tokens_in", 0))
         tokens_out += int(step.get("tokens_out", 0))
         cost += float(step.get("cost_usd", 0.0))
-        if stage in SERVICES:
+        if stage in PIPELINE.services:
             hops += 1
-        if stage in AGENTS:
+        if stage in PIPELINE.agent_names:
             last_agent = stage
             spent = step.get("tokens_in", 0) + step.get("tokens_out", 0) > 0
             llm_calls += int(step.get("llm_calls", spent))
@@ -62,7 +62,7 @@ def trajectory(steps: list[dict[str, Any]]) -> Trajectory:
             retries += 1
         verdict = _verdict(step)
         checked = step.get("decision", {}).get("checked", last_agent)
-        if verdict is None or checked not in AGENTS or step.get("attempt", 0) != 0:
+        if verdict is None or checked not in PIPELINE.agent_names or step.get("attempt", 0) != 0:
             continue
         if checked not in first_verdicts:
             first_verdicts.add(checked)

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from redis.asyncio import Redis
 
+from services.pipeline import PIPELINE
 from shared.bench import audit
-from shared.keys import SERVICES, Keys
+from shared.keys import Keys
 
 
 async def _pipeline(redis: Redis, keys: Keys) -> dict[str, bytes | str]:
-    for service in SERVICES:
-        await redis.xgroup_create(keys.input_stream(service), service, id="$", mkstream=True)
+    for service in PIPELINE.services:
+        await redis.xgroup_create(
+            keys.stream(PIPELINE.input_stream(service)), service, id="$", mkstream=True
+        )
     return await audit.terminal_marks(redis, keys)
 
 
@@ -31,8 +34,8 @@ async def test_lost_duplicated_and_pending_events_fail(redis: Redis, prefix: str
     marks = await _pipeline(redis, keys)
     await redis.xadd(keys.responses, {"event_id": "e-1"})
     await redis.xadd(keys.escalations, {"event_id": "e-1"})
-    await redis.xadd(keys.intake, {"payload": b"{}"})
-    await redis.xreadgroup("intake", "c1", {keys.intake: ">"}, count=1)
+    await redis.xadd(keys.stream("intake"), {"payload": b"{}"})
+    await redis.xreadgroup("intake", "c1", {keys.stream("intake"): ">"}, count=1)
 
     result = await audit.check(redis, keys, ["e-1", "e-2"], marks, settle_s=0)
 

@@ -12,15 +12,16 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from services.pipeline import PIPELINE
 from shared import acl
 from shared.cli import acl as acl_cli
 from shared.cli.app import COMMAND_MODULES
 from shared.durability import acl_file_disables_default
 from shared.errors import ConfigError
-from shared.keys import AGENTS, SERVICES, Keys
+from shared.keys import Keys
 from shared.llm.ratelimit import rate_keys
 
-ALL_USERS = ["default", *SERVICES, "operator", "producer", "keda"]
+ALL_USERS = ["default", *PIPELINE.services, "operator", "producer", "keda"]
 
 
 @pytest.fixture
@@ -57,7 +58,7 @@ def test_writes_hashes_and_a_private_env_file(run: typer.Typer, tmp_path: Path) 
     # whose hash is in the file and whose clear text is nowhere.
     assert re.fullmatch(r"user default on resetpass #[0-9a-f]{64} ~\* &\* \+@all", lines[0])
     assert not any(k.startswith("BATON_DEFAULT_") for k in values)
-    for user in acl.build_users():
+    for user in acl.build_users(PIPELINE):
         if user.sealed:
             continue
         password = values[user.password_var]
@@ -153,8 +154,8 @@ def test_bad_arguments_are_usage_errors(run: typer.Typer, tmp_path: Path) -> Non
 
 
 def test_service_users_never_get_forbidden_commands_or_foreign_keys() -> None:
-    users = {u.name: u for u in acl.build_users("acme")}
-    for service in SERVICES:
+    users = {u.name: u for u in acl.build_users(PIPELINE, "acme")}
+    for service in PIPELINE.services:
         user = users[service]
         assert not user.all_commands() & acl.WORKER_FORBIDDEN
         for grant in user.grants:
@@ -168,26 +169,26 @@ def test_service_users_never_get_forbidden_commands_or_foreign_keys() -> None:
 
 def test_rate_limit_and_budget_patterns_cover_their_keys() -> None:
     keys = Keys("acme")
-    triage = {g.purpose: g for g in acl.service_user(keys, "triage").grants}
+    triage = {g.purpose: g for g in acl.service_user(keys, PIPELINE, "triage").grants}
     (rate,) = triage["global LLM rate limit"].read_write
     for key in rate_keys("acme", "gpt-4o-mini"):
         assert fnmatch.fnmatchcase(key, rate)
     (budget,) = triage["per-event budget ledger"].read_write
     assert fnmatch.fnmatchcase(keys.budget("evt-1"), budget)
-    assert {s for s in SERVICES if any("rate" in g.purpose for g in
-            acl.service_user(keys, s).grants)} == set(AGENTS)  # fmt: skip
+    assert {s for s in PIPELINE.services if any("rate" in g.purpose for g in
+            acl.service_user(keys, PIPELINE, s).grants)} == set(PIPELINE.agent_names)  # fmt: skip
 
 
 def test_client_setinfo_only_for_servers_that_know_it() -> None:
     def commands(version: tuple[int, int]) -> set[str]:
-        return acl.build_users("baton", version)[1].all_commands()
+        return acl.build_users(PIPELINE, "baton", version)[1].all_commands()
 
     assert "client|setinfo" in commands((7, 2))
     assert "client|setinfo" not in commands((7, 0))
     with pytest.raises(ConfigError):
-        acl.build_users("baton", (6, 2))
+        acl.build_users(PIPELINE, "baton", (6, 2))
 
 
 def test_plan_repr_hides_passwords() -> None:
-    acl_plan = acl.plan("baton")
+    acl_plan = acl.plan(PIPELINE, "baton")
     assert not any(p in repr(acl_plan) for p in acl_plan.passwords.values())

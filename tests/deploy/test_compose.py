@@ -20,15 +20,15 @@ import pytest
 import yaml
 from jsonschema.validators import validator_for
 
+from services.pipeline import PIPELINE
 from shared.acl import build_users, plan
 from shared.cli.acl import DEFAULT_OUT, ENV_FILE_NAME
 from shared.config import BatonSettings
-from shared.keys import SERVICES
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
 REDIS_CONF = ROOT / "deploy" / "redis" / "redis.conf"
-USERS = {u.name: u for u in build_users()}
+USERS = {u.name: u for u in build_users(PIPELINE)}
 
 
 @pytest.fixture(scope="module")
@@ -62,8 +62,17 @@ def test_matches_the_compose_spec_schema(compose: dict[str, Any]) -> None:
     assert not errors, "\n".join(errors)
 
 
+def test_compose_runs_exactly_the_declared_services(compose: dict[str, Any]) -> None:
+    workers = {
+        name: service["command"][1]
+        for name, service in compose["services"].items()
+        if service.get("command", [None])[0] == "worker"
+    }
+    assert workers == {name: name for name in PIPELINE.services}
+
+
 def test_workers_scale_with_docker_compose_scale(compose: dict[str, Any]) -> None:
-    for name in SERVICES:
+    for name in PIPELINE.services:
         service = compose["services"][name]
         for fixed in ("container_name", "ports", "hostname"):
             assert fixed not in service, f"{name}: {fixed} prevents --scale {name}=N"
@@ -76,7 +85,7 @@ def test_workers_scale_with_docker_compose_scale(compose: dict[str, Any]) -> Non
 
 
 def test_worker_healthcheck_is_baton_worker_check(compose: dict[str, Any]) -> None:
-    for name in SERVICES:
+    for name in PIPELINE.services:
         health = compose["services"][name]["healthcheck"]
         assert health["test"] == ["CMD", "baton", "worker", name, "--check"]
         # A heartbeat lives heartbeat_ttl_s (15 s by default): check at least that often.
@@ -86,7 +95,7 @@ def test_worker_healthcheck_is_baton_worker_check(compose: dict[str, Any]) -> No
 
 def test_stop_grace_period_exceeds_the_shutdown_grace(compose: dict[str, Any]) -> None:
     default_grace = BatonSettings().shutdown_grace_s
-    for name in SERVICES:
+    for name in PIPELINE.services:
         service = compose["services"][name]
         grace = float(service["environment"].get("BATON_SHUTDOWN_GRACE_S", default_grace))
         assert seconds(service["stop_grace_period"]) > grace >= default_grace
@@ -94,13 +103,13 @@ def test_stop_grace_period_exceeds_the_shutdown_grace(compose: dict[str, Any]) -
 
 def test_every_service_is_its_own_redis_user_and_is_traced(compose: dict[str, Any]) -> None:
     names = set()
-    for name in SERVICES:
+    for name in PIPELINE.services:
         env = compose["services"][name]["environment"]
         assert env["REDIS_URL"].startswith("${" + USERS[name].url_var + ":?")
         assert env["BATON_PREFIX"].startswith("${BATON_PREFIX:-")
         assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://jaeger:4318"  # OTLP over HTTP
         names.add(env["OTEL_SERVICE_NAME"])
-    assert len(names) == len(SERVICES)
+    assert len(names) == len(PIPELINE.services)
     tools = {s: compose["services"][s] for s in ("cli", "demo")}
     assert tools["cli"]["environment"]["REDIS_URL"].startswith("${BATON_OPERATOR_REDIS_URL:?")
     assert tools["demo"]["environment"]["REDIS_URL"].startswith("${BATON_PRODUCER_REDIS_URL:?")
@@ -163,7 +172,7 @@ def test_docker_compose_config_accepts_it(tmp_path: Path) -> None:
     command = _compose_command()
     assert command is not None
     env_file = tmp_path / ENV_FILE_NAME
-    env_file.write_text(plan("baton").env_file())
+    env_file.write_text(plan(PIPELINE, "baton").env_file())
     clean_env = {k: v for k, v in os.environ.items() if not k.startswith(("BATON_", "REDIS_"))}
     base = [*command, "--project-directory", str(ROOT), "-f", str(COMPOSE)]
 
@@ -176,7 +185,7 @@ def test_docker_compose_config_accepts_it(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     listed = run("--env-file", str(env_file), "--profile", "tools", "--profile", "demo",
                  "config", "--services")  # fmt: skip
-    assert set(listed.stdout.split()) == {"redis", "jaeger", *SERVICES, "cli", "demo"}
+    assert set(listed.stdout.split()) == {"redis", "jaeger", *PIPELINE.services, "cli", "demo"}
     # Without the credentials it refuses, and says what to do.
     missing = run("config", "-q")
     assert missing.returncode != 0

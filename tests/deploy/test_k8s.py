@@ -9,12 +9,13 @@ from typing import Any
 import pytest
 import yaml
 
+from services.pipeline import PIPELINE
 from shared.acl import build_users
 from shared.config import BatonSettings
-from shared.keys import AGENTS, SERVICES, Keys
+from shared.keys import Keys
 
 K8S = Path(__file__).resolve().parents[2] / "deploy" / "k8s"
-USERS = {u.name: u for u in build_users()}
+USERS = {u.name: u for u in build_users(PIPELINE)}
 SECRET = "baton-redis"
 
 
@@ -51,9 +52,9 @@ def test_configmap_holds_the_shared_settings(by_kind: dict[str, dict[str, Any]])
 
 def test_a_deployment_per_service(by_kind: dict[str, dict[str, Any]]) -> None:
     deployments = by_kind["Deployment"]
-    assert set(deployments) == {f"baton-{s}" for s in SERVICES}
+    assert set(deployments) == {f"baton-{s}" for s in PIPELINE.services}
     grace = float(by_kind["ConfigMap"]["baton-config"]["data"]["BATON_SHUTDOWN_GRACE_S"])
-    for service in SERVICES:
+    for service in PIPELINE.services:
         spec = deployments[f"baton-{service}"]["spec"]
         labels = spec["template"]["metadata"]["labels"]
         assert spec["selector"]["matchLabels"].items() <= labels.items()
@@ -89,9 +90,9 @@ def test_a_lag_scaled_object_per_agent(by_kind: dict[str, dict[str, Any]]) -> No
     scaled = by_kind["ScaledObject"]
     deployments = by_kind["Deployment"]
     keys = Keys(by_kind["ConfigMap"]["baton-config"]["data"]["BATON_PREFIX"])
-    assert set(scaled) == {f"baton-{a}" for a in AGENTS}
+    assert set(scaled) == {f"baton-{a}" for a in PIPELINE.agent_names}
     auth = by_kind["TriggerAuthentication"]
-    for agent in AGENTS:
+    for agent in PIPELINE.agent_names:
         spec = scaled[f"baton-{agent}"]["spec"]
         target = spec["scaleTargetRef"]["name"]
         assert target == f"baton-{agent}"
@@ -102,7 +103,7 @@ def test_a_lag_scaled_object_per_agent(by_kind: dict[str, dict[str, Any]]) -> No
         assert trigger["type"] == "redis-streams"
         meta = trigger["metadata"]
         assert all(isinstance(v, str) for v in meta.values())  # KEDA metadata is string-valued
-        assert meta["stream"] == keys.input_stream(agent)
+        assert meta["stream"] == keys.stream(PIPELINE.input_stream(agent))
         assert meta["consumerGroup"] == agent
         assert int(meta["lagCount"]) > 0
         assert "activationLagCount" in meta

@@ -11,8 +11,9 @@ import pytest
 from opentelemetry.trace import SpanKind
 from redis.asyncio import Redis
 
+from services.pipeline import PIPELINE
 from shared.embedded import EmbeddedRedis, free_port
-from shared.keys import SERVICES, Keys
+from shared.keys import Keys
 from tests.fakes.otlp_receiver import OtlpReceiver, ReceivedSpan
 from tests.fault.processes import Fleet
 from tests.helpers import wait_for
@@ -49,18 +50,18 @@ async def test_each_event_is_one_trace_with_a_span_per_hop_and_logs_and_metrics_
     redis_server: EmbeddedRedis, redis: Redis, prefix: str, tmp_path: Path
 ) -> None:
     keys = Keys(prefix)
-    ports = {service: free_port() for service in SERVICES}
+    ports = {service: free_port() for service in PIPELINE.services}
     with OtlpReceiver() as receiver:
         env = {"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint, "OTEL_BSP_SCHEDULE_DELAY": "100"}
         with Fleet(redis_server.url, prefix, tmp_path / "logs", env=env) as fleet:
-            for service in SERVICES:
+            for service in PIPELINE.services:
                 fleet.spawn(service, env={"BATON_METRICS_PORT": str(ports[service]),
                                           "OTEL_SERVICE_NAME": service})  # fmt: skip
             await fleet.wait_started()
             for event_id, body in EVENTS.items():
                 payload = orjson.dumps({**body, "event_id": event_id})
-                await redis.xadd(keys.intake, {"payload": payload})
-            await redis.xadd(keys.intake, {"payload": b'{"text": "cut'})
+                await redis.xadd(keys.stream("intake"), {"payload": payload})
+            await redis.xadd(keys.stream("intake"), {"payload": b'{"text": "cut'})
 
             async def settled() -> bool:
                 streams = (keys.responses, keys.escalations, keys.dlq)

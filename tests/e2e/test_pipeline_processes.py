@@ -71,12 +71,14 @@ async def post_good_events(redis: Redis, keys: Keys, port: int, count: int) -> d
     if shutil.which("redis-cli"):
         body = {"text": "My invoice is wrong", "customer_id": "c-42", "channel": "email",
                 "event_id": "e2e-cli"}  # fmt: skip
-        await asyncio.to_thread(redis_cli_xadd, port, keys.intake, orjson.dumps(body).decode())
+        await asyncio.to_thread(
+            redis_cli_xadd, port, keys.stream("intake"), orjson.dumps(body).decode()
+        )
         expected["e2e-cli"] = "responses"
     for i in range(count - len(expected)):
         text, where = TEMPLATES[i % len(TEMPLATES)]
         body = {"text": text.format(i=1000 + i), "event_id": f"e2e-{i}", "channel": "email"}
-        await redis.xadd(keys.intake, {"payload": orjson.dumps(body)})
+        await redis.xadd(keys.stream("intake"), {"payload": orjson.dumps(body)})
         expected[f"e2e-{i}"] = where
     return expected
 
@@ -86,7 +88,7 @@ async def post_malformed_events(redis: Redis, keys: Keys) -> dict[str, str]:
     malformed: dict[str, str] = {}
     for raw, reason in MALFORMED:
         fields: dict[Any, Any] = {"payload": raw} if raw is not None else {"body": b"no payload"}
-        entry_id = as_text(await redis.xadd(keys.intake, fields))
+        entry_id = as_text(await redis.xadd(keys.stream("intake"), fields))
         malformed[f"evt-{entry_id}"] = reason
     return malformed
 
@@ -124,7 +126,7 @@ async def test_every_event_ends_exactly_once_and_bad_input_is_dead_lettered_with
             return len(await outcomes_by_event(redis, keys)) >= len(expected) + len(malformed)
 
         await wait_for(all_settled, timeout=150)
-        await redis.xadd(keys.intake, {"payload": b'{"text": "Is my refund done?", '
+        await redis.xadd(keys.stream("intake"), {"payload": b'{"text": "Is my refund done?", '
                                                   b'"event_id": "e2e-after"}'})  # fmt: skip
 
         async def still_serving() -> bool:

@@ -46,7 +46,7 @@ def payload(event_id: str, text: str | None = None, serial: int = 0) -> bytes:
 
 
 class Producer:
-    """Posts events to ``keys.intake`` and records which ones Redis acknowledged."""
+    """Posts events to ``keys.stream("intake")`` and records which ones Redis acknowledged."""
 
     def __init__(self, redis: Redis, keys: Keys) -> None:
         self.redis = redis
@@ -60,7 +60,7 @@ class Producer:
         attempt = 0
         while True:
             try:
-                entry_id = await self.redis.xadd(self.keys.intake, {"payload": raw})
+                entry_id = await self.redis.xadd(self.keys.stream("intake"), {"payload": raw})
             except (*REDIS_UNAVAILABLE, OutOfMemoryError):  # away, or refusing writes: back off
                 attempt += 1
                 self.retries += 1

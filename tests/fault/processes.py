@@ -24,7 +24,7 @@ from typing import Any
 
 import orjson
 
-from shared.keys import SERVICES
+from services.pipeline import PIPELINE
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -59,7 +59,7 @@ def worker_env(url: str, prefix: str, overrides: Mapping[str, str] | None = None
 
 def service_module(service: str) -> list[str]:
     """The argv tail that runs a real service: ``-m services.<name>``."""
-    if service not in SERVICES:
+    if service not in PIPELINE.services:
         raise ValueError(f"unknown service {service!r}")
     return ["-m", f"services.{service}"]
 
@@ -72,7 +72,7 @@ def consumer_pid(consumer: str) -> int | None:
 
 def rigged(service: str) -> list[str]:
     """The argv tail that runs ``service`` with a test fault rigged (see ``rigged_worker``)."""
-    if service not in SERVICES:
+    if service not in PIPELINE.services:
         raise ValueError(f"unknown service {service!r}")
     return ["-m", "tests.fault.rigged_worker", service]
 
@@ -267,7 +267,7 @@ class Fleet:
 
     def spawn_pipeline(self, replicas: int = 1) -> list[WorkerProcess]:
         """``replicas`` real replicas of each of the four services."""
-        return [self.spawn(s) for s in SERVICES for _ in range(replicas)]
+        return [self.spawn(s) for s in PIPELINE.services for _ in range(replicas)]
 
     def replace(self, worker: WorkerProcess) -> WorkerProcess:
         """Start a new process with the same command and environment as ``worker``."""

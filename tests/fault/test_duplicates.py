@@ -56,7 +56,7 @@ async def test_an_event_posted_many_times_even_concurrently_gets_one_response(
 
     report = await settled(client, keys, EVENTS, timeout=60)
     report.assert_ok()
-    assert await client.xlen(keys.intake) == len(EVENTS) * copies
+    assert await client.xlen(keys.stream("intake")) == len(EVENTS) * copies
     assert report.places() == {e: Counter({"responses": 1}) for e in EVENTS}
     intake_handled = Counter(r["event_id"] for r in fleet.records("stage_outcome")
                              if r["stage"] == "intake")  # fmt: skip

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
+from services.pipeline import PIPELINE
 from shared.delivery import as_text
-from shared.keys import SERVICES, Keys
+from shared.keys import Keys
 from tests.audit import publish_figures, settled
 from tests.fault.load import Producer
 from tests.fault.processes import FAULT_ENV, Fleet, WorkerProcess, rigged, wait_any_logged
@@ -32,7 +33,7 @@ async def busy_replica(client: Redis, keys: Keys, fleet: Fleet, service: str) ->
     found: list[WorkerProcess] = []
 
     async def busy() -> bool:
-        stream = keys.input_stream(service)
+        stream = keys.stream(PIPELINE.input_stream(service))
         consumers = await client.xinfo_consumers(stream, service)
         owners = {as_text(c["name"]) for c in consumers if int(c["pending"]) > 0}
         found[:] = [w for w in fleet.of(service)
@@ -53,7 +54,7 @@ async def stop_and_time(worker: WorkerProcess) -> tuple[int | None, float]:
 async def test_sigterm_under_load_exits_zero_within_grace_and_loses_nothing(
     fleet: Fleet, client: Redis, keys: Keys, tmp_path: Path
 ) -> None:
-    for service in SERVICES:
+    for service in PIPELINE.services:
         for _ in range(2):
             fleet.spawn(service, rigged(service), env=HANG if service == "triage" else SLOW)
     await fleet.wait_started()

@@ -12,8 +12,9 @@ import orjson
 import pytest
 from redis.asyncio import Redis
 
+from services.pipeline import PIPELINE
 from shared.embedded import EmbeddedRedis
-from shared.keys import SERVICES, Keys
+from shared.keys import Keys
 from tests.audit import TERMINALS, publish_figures, settled
 from tests.fault.load import Producer
 from tests.fault.processes import Fleet, WorkerProcess
@@ -188,7 +189,7 @@ async def test_workers_ride_out_a_stopped_redis_without_restarting(
 
 async def heartbeat_pids(redis: Redis, keys: Keys) -> set[int]:
     pids = set()
-    for service in SERVICES:
+    for service in PIPELINE.services:
         async for key in redis.scan_iter(match=keys.heartbeat_pattern(service)):
             raw = await redis.get(key)
             if raw is not None:

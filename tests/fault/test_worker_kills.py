@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
+from services.pipeline import PIPELINE
 from shared.delivery import as_text
-from shared.keys import SERVICES, Keys
+from shared.keys import Keys
 from tests.audit import publish_figures, settled
 from tests.fault.load import Producer
 from tests.fault.processes import Fleet, WorkerProcess, consumer_pid
@@ -26,8 +27,8 @@ RATE_PER_S = 150
 async def busy_pids(redis: Redis, keys: Keys) -> set[int]:
     """Pids of the consumers that hold pending (in-flight) entries right now."""
     pids: set[int] = set()
-    for service in SERVICES:
-        stream = keys.input_stream(service)
+    for service in PIPELINE.services:
+        stream = keys.stream(PIPELINE.input_stream(service))
         if not await redis.exists(stream):
             continue
         for consumer in await redis.xinfo_consumers(stream, service):

@@ -12,10 +12,11 @@ from typing import Any, cast
 from redis.asyncio import Redis
 
 import services
+from services.pipeline import PIPELINE
 from shared.agent import AgentStage
 from shared.config import BatonSettings
 from shared.delivery import as_text
-from shared.envelope import Envelope, Fields, Stage
+from shared.envelope import Envelope, Fields
 from shared.keys import Keys
 from shared.llm import LLMClient, LLMRequest, LLMResult, OfflineLLM
 from shared.llm.client import T
@@ -73,7 +74,7 @@ RESPONDER_RESULT: dict[str, Any] = {
 
 def envelope(
     event_id: str,
-    stage: Stage,
+    stage: str,
     payload: dict[str, Any],
     *,
     hops: int = 1,
@@ -142,7 +143,7 @@ async def running(
     factory = build or services.load(service).build_stage
     stop = asyncio.Event()
     task = asyncio.create_task(serve(factory, settings, stop))
-    stream = settings.keys.input_stream(service)
+    stream = settings.keys.stream(PIPELINE.input_stream(service))
 
     async def group_exists() -> bool:
         if task.done():

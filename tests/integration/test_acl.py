@@ -25,13 +25,14 @@ from redis.asyncio import Redis
 from redis.exceptions import AuthenticationError, NoPermissionError, ResponseError
 
 import services
+from services.pipeline import PIPELINE
 from shared.acl import AclPlan, password_hash, plan
 from shared.config import BatonSettings, load_settings
 from shared.delivery import Delivery, as_text
 from shared.embedded import EmbeddedRedis, find_redis_server
 from shared.envelope import Envelope
 from shared.guardrails import Budget, BudgetLedger
-from shared.keys import AGENTS, SERVICES, Keys
+from shared.keys import Keys
 from shared.llm.ratelimit import Limit, RateLimiter, rate_keys
 from shared.outcome import Outcome
 from shared.redis_client import connect, connect_for
@@ -150,7 +151,7 @@ def _decode(value: Any) -> Any:
 
 @pytest.fixture
 async def acl(tmp_path: Path, prefix: str) -> AsyncIterator[AclServer]:
-    acl_plan = plan(prefix, redis_version=server_version())
+    acl_plan = plan(PIPELINE, prefix, redis_version=server_version())
     admin_password = secrets.token_hex(16)
     server = AclRedis(tmp_path / "redis", acl_plan.acl_file(), admin_password)
     server.start()
@@ -172,7 +173,7 @@ async def test_generated_file_loads_with_every_user_and_nobody_can_log_in_as_def
     acl: AclServer,
 ) -> None:
     names = {as_text(n) for n in await execute(acl.admin, "ACL", "USERS")}
-    assert names == {"default", *SERVICES, "operator", "producer", "keda", ADMIN}
+    assert names == {"default", *PIPELINE.services, "operator", "producer", "keda", ADMIN}
     default = _decode(await execute(acl.admin, "ACL", "GETUSER", "default"))
     assert "on" in default["flags"]  # Redis < 8.4 replays the AOF's transactions as this user
     assert "nopass" not in default["flags"]
@@ -188,7 +189,7 @@ async def test_generated_file_loads_with_every_user_and_nobody_can_log_in_as_def
 
 async def test_deploy_redis_conf_runs_with_the_acl_file(tmp_path: Path, prefix: str) -> None:
     """deploy/redis/redis.conf as the config (paths and port overridden), on a real Redis."""
-    acl_plan = plan(prefix, redis_version=server_version())
+    acl_plan = plan(PIPELINE, prefix, redis_version=server_version())
     admin_password = secrets.token_hex(16)
     # `dir /data` is applied while the file is parsed, before the command line can override it.
     text = REDIS_CONF.read_text()
@@ -248,12 +249,12 @@ async def test_settings_read_the_redis_user_and_password_from_the_environment(
 
 
 def worker_cells(k: Keys, service: str) -> tuple[list[Cmd], list[Cmd]]:
-    source = k.input_stream(service)
+    source = k.stream(PIPELINE.input_stream(service))
     outputs = [k.stream(n) for n in OUTPUTS[service]] + [k.dlq]
     run, steps = k.run("e1"), k.run_steps("e1")
     beat, budget = k.heartbeat(service, "host-1-abc"), k.budget("e1")
     req, tok = rate_keys(k.prefix, "gpt-4o-mini")
-    other = next(s for s in SERVICES if s != service)
+    other = next(s for s in PIPELINE.services if s != service)
     allowed: list[Cmd] = [
         ("PING",), ("HELLO", "2"), ("CLIENT", "SETNAME", "w1"), ("MULTI",), ("EXEC",),
         ("XGROUP", "CREATE", source, service, "0", "MKSTREAM"),
@@ -288,7 +289,7 @@ def worker_cells(k: Keys, service: str) -> tuple[list[Cmd], list[Cmd]]:
           if k.stream(s) not in outputs],
         ("XADD", f"other{k.prefix}:{OUTPUTS[service][0]}", "*", "f", "v"),
         # another service's input and keys
-        ("XREADGROUP", "GROUP", other, "c", "STREAMS", k.input_stream(other), ">"),
+        ("XREADGROUP", "GROUP", other, "c", "STREAMS", k.stream(PIPELINE.input_stream(other)), ">"),
         ("SET", k.heartbeat(other, "x"), "1"), ("GET", k.seen("e1")),
         ("EVALSHA", SHA, "1", k.prefix + ":elsewhere"),
         # nothing destructive
@@ -309,7 +310,7 @@ def worker_cells(k: Keys, service: str) -> tuple[list[Cmd], list[Cmd]]:
                     ("EVALSHA", SHA, "2", source, k.seen("e1"))]  # fmt: skip
     else:
         forbidden += [("SET", k.seen("e1"), "1-0", "NX", "EX", "60")]
-    if service in AGENTS:
+    if service in PIPELINE.agent_names:
         allowed += [
             ("HMGET", budget, "tokens", "micro_usd"), ("HEXISTS", budget, "done:x"),
             ("HGET", budget, "res:x"), ("HINCRBY", budget, "tokens", "5"),
@@ -334,8 +335,9 @@ def operator_cells(k: Keys) -> tuple[list[Cmd], list[Cmd]]:
             ("XRANGE", s, "-", "+"), ("XREVRANGE", s, "+", "-"), ("XLEN", s),
             ("XINFO", "GROUPS", s), ("XADD", s, "*", "payload", "{}"),
         )],
-        ("XINFO", "STREAM", k.dlq), ("XINFO", "CONSUMERS", k.intake, "intake"),
-        ("XPENDING", k.triage, "triage", "-", "+", "10"), ("XREAD", "STREAMS", k.responses, "0"),
+        ("XINFO", "STREAM", k.dlq), ("XINFO", "CONSUMERS", k.stream("intake"), "intake"),
+        ("XPENDING", k.stream("triage"), "triage", "-", "+", "10"),
+        ("XREAD", "STREAMS", k.responses, "0"),
         ("HGETALL", run), ("HGET", run, "status"), ("LRANGE", steps, "0", "-1"),
         ("HMGET", k.budget("e1"), "tokens"), ("GET", k.heartbeat("triage", "c")),
         ("XDEL", k.dlq, "1-0"), ("XTRIM", k.dlq, "MAXLEN", "0"), ("DEL", k.dlq),
@@ -349,8 +351,10 @@ def operator_cells(k: Keys) -> tuple[list[Cmd], list[Cmd]]:
         ("FLUSHALL",), ("FLUSHDB",), ("CONFIG", "GET", "*"), ("KEYS", "*"), ("ACL", "LIST"),
         ("SHUTDOWN",), ("DEBUG", "SLEEP", "0"), ("MONITOR",), ("CLIENT", "LIST"),
         ("SWAPDB", "0", "1"), ("EVAL", "return 1", "0"),
-        ("XGROUP", "DESTROY", k.intake, "intake"), ("XGROUP", "SETID", k.intake, "intake", "$"),
-        ("XTRIM", k.intake, "MAXLEN", "0"), ("XDEL", k.handoffs, "1-0"), ("DEL", k.intake),
+        ("XGROUP", "DESTROY", k.stream("intake"), "intake"),
+        ("XGROUP", "SETID", k.stream("intake"), "intake", "$"),
+        ("XTRIM", k.stream("intake"), "MAXLEN", "0"), ("XDEL", k.handoffs, "1-0"),
+        ("DEL", k.stream("intake")),
         ("XRANGE", f"other{k.prefix}:dlq", "-", "+"), ("SET", k.seen("e1"), "x"),
     ]  # fmt: skip
     return allowed, forbidden
@@ -358,41 +362,44 @@ def operator_cells(k: Keys) -> tuple[list[Cmd], list[Cmd]]:
 
 def producer_cells(k: Keys) -> tuple[list[Cmd], list[Cmd]]:
     allowed: list[Cmd] = [
-        ("PING",), ("XADD", k.intake, "*", "payload", "{}"), ("XRANGE", k.responses, "-", "+"),
+        ("PING",), ("XADD", k.stream("intake"), "*", "payload", "{}"),
+        ("XRANGE", k.responses, "-", "+"),
         ("XREAD", "STREAMS", k.responses, "0"), ("XRANGE", k.escalations, "-", "+"),
         ("HGET", k.run("e1"), "status"),
     ]  # fmt: skip
     forbidden: list[Cmd] = [
         *[("XADD", k.stream(s), "*", "f", "v") for s in STREAMS if s != "intake"],
-        ("XRANGE", k.intake, "-", "+"), ("XRANGE", k.dlq, "-", "+"),
-        ("XREADGROUP", "GROUP", "intake", "c", "STREAMS", k.intake, ">"),
+        ("XRANGE", k.stream("intake"), "-", "+"), ("XRANGE", k.dlq, "-", "+"),
+        ("XREADGROUP", "GROUP", "intake", "c", "STREAMS", k.stream("intake"), ">"),
         ("HSET", k.run("e1"), "status", "x"), ("HGETALL", k.run("e1")), ("SCAN", "0"),
-        ("EVALSHA", SHA, "1", k.intake), ("FLUSHALL",), ("KEYS", "*"), ("CONFIG", "GET", "*"),
+        ("EVALSHA", SHA, "1", k.stream("intake")), ("FLUSHALL",), ("KEYS", "*"),
+        ("CONFIG", "GET", "*"),
     ]  # fmt: skip
     return allowed, forbidden
 
 
 def keda_cells(k: Keys) -> tuple[list[Cmd], list[Cmd]]:
-    inputs = [k.input_stream(s) for s in SERVICES]
+    inputs = [k.stream(PIPELINE.input_stream(s)) for s in PIPELINE.services]
     allowed: list[Cmd] = [("PING",), ("INFO", "server"), *[("XINFO", "GROUPS", s) for s in inputs],
                           *[("XLEN", s) for s in inputs]]  # fmt: skip
     forbidden: list[Cmd] = [
-        ("XRANGE", k.intake, "-", "+"), ("XADD", k.intake, "*", "f", "v"),
+        ("XRANGE", k.stream("intake"), "-", "+"), ("XADD", k.stream("intake"), "*", "f", "v"),
         ("XINFO", "GROUPS", k.dlq), ("XLEN", k.responses),
-        ("XREADGROUP", "GROUP", "intake", "c", "STREAMS", k.intake, ">"),
-        ("XPENDING", k.intake, "intake"), ("FLUSHALL",), ("KEYS", "*"), ("CONFIG", "GET", "*"),
+        ("XREADGROUP", "GROUP", "intake", "c", "STREAMS", k.stream("intake"), ">"),
+        ("XPENDING", k.stream("intake"), "intake"), ("FLUSHALL",), ("KEYS", "*"),
+        ("CONFIG", "GET", "*"),
     ]  # fmt: skip
     return allowed, forbidden
 
 
 def cells_for(user: str, k: Keys) -> tuple[list[Cmd], list[Cmd]]:
-    if user in SERVICES:
+    if user in PIPELINE.services:
         return worker_cells(k, user)
     builders = {"operator": operator_cells, "producer": producer_cells, "keda": keda_cells}
     return builders[user](k)
 
 
-@pytest.mark.parametrize("user", [*SERVICES, "operator", "producer", "keda"])
+@pytest.mark.parametrize("user", [*PIPELINE.services, "operator", "producer", "keda"])
 async def test_acl_matrix(acl: AclServer, user: str) -> None:
     allowed, forbidden = cells_for(user, acl.keys)
     wrong = []
@@ -414,14 +421,14 @@ async def test_forbidden_commands_are_refused_live_and_logged(acl: AclServer) ->
     k = acl.keys
     triage, validator = acl.client("triage"), acl.client("validator")
     await acl.admin.xadd(k.dlq, {"reason": "x"})
-    await acl.admin.xadd(k.triage, {"envelope": "{}"})
+    await acl.admin.xadd(k.stream("triage"), {"envelope": "{}"})
     attempts: list[tuple[Redis, Cmd]] = [
-        (triage, ("XADD", k.intake, "*", "payload", "{}")),
+        (triage, ("XADD", k.stream("intake"), "*", "payload", "{}")),
         (triage, ("XADD", k.responses, "*", "response", "{}")),
         (triage, ("XRANGE", k.dlq, "-", "+")),
-        (triage, ("XTRIM", k.triage, "MAXLEN", "0")),
-        (triage, ("XDEL", k.triage, "0-1")),
-        (triage, ("XGROUP", "DESTROY", k.triage, "triage")),
+        (triage, ("XTRIM", k.stream("triage"), "MAXLEN", "0")),
+        (triage, ("XDEL", k.stream("triage"), "0-1")),
+        (triage, ("XGROUP", "DESTROY", k.stream("triage"), "triage")),
         (triage, ("FLUSHALL",)),
         (triage, ("CONFIG", "GET", "appendfsync")),
         (triage, ("KEYS", "*")),
@@ -436,11 +443,12 @@ async def test_forbidden_commands_are_refused_live_and_logged(acl: AclServer) ->
     sha = await triage.script_load("return redis.call('XRANGE', KEYS[1], '-', '+')")
     with pytest.raises(ResponseError, match="can't run this command"):
         await triage.evalsha(sha, 1, k.dlq)
-    assert await acl.admin.xlen(k.triage) == 1
+    assert await acl.admin.xlen(k.stream("triage")) == 1
     assert await acl.admin.xlen(k.dlq) == 1
     logged = {(e["username"], e["object"]) for e in await acl.acl_log()}
     expected_entries = [
-        ("triage", k.intake), ("triage", "xtrim"), ("triage", "flushall"), ("triage", "keys"),
+        ("triage", k.stream("intake")), ("triage", "xtrim"), ("triage", "flushall"),
+        ("triage", "keys"),
         ("triage", "xrange"), ("validator", k.handoffs),
     ]  # fmt: skip
     for expected in expected_entries:
@@ -471,7 +479,7 @@ async def test_scripts_and_ledgers_work_under_the_service_users(acl: AclServer) 
 
 
 def _per_service(acl: AclServer, **extra: Any) -> dict[str, dict[str, Any]]:
-    return {s: {**acl.credentials(s), **extra} for s in SERVICES}
+    return {s: {**acl.credentials(s), **extra} for s in PIPELINE.services}
 
 
 async def test_pipeline_runs_with_each_service_as_its_own_user(acl: AclServer) -> None:
@@ -481,8 +489,8 @@ async def test_pipeline_runs_with_each_service_as_its_own_user(acl: AclServer) -
     request = {"text": "My invoice is wrong, I was charged twice", "customer_id": "c-42",
                "channel": "email", "event_id": "e-1"}  # fmt: skip
     async with InProcessPipeline(acl.server.url, k.prefix, per_service=_per_service(acl)):
-        await producer.xadd(k.intake, {"payload": orjson.dumps(request)})
-        await producer.xadd(k.intake, {"payload": b'{"text": "truncated'})
+        await producer.xadd(k.stream("intake"), {"payload": orjson.dumps(request)})
+        await producer.xadd(k.stream("intake"), {"payload": b'{"text": "truncated'})
 
         async def done() -> bool:
             return await operator.xlen(k.responses) == 1 and await operator.xlen(k.dlq) == 1
@@ -499,7 +507,7 @@ async def test_pipeline_runs_with_each_service_as_its_own_user(acl: AclServer) -
         # The operator reads the dead letter and re-publishes it, then purges the original.
         ((dead_id, dead),) = cast(Entries, await operator.xrange(k.dlq))
         assert dead[b"reason"] == b"parse_error"
-        await operator.xadd(k.intake, {"payload": dead[b"payload"]})
+        await operator.xadd(k.stream("intake"), {"payload": dead[b"payload"]})
         await operator.xdel(k.dlq, dead_id)
 
         async def replayed() -> bool:
@@ -534,10 +542,12 @@ async def test_recovery_paths_run_under_the_service_users(acl: AclServer) -> Non
     operator = acl.client("operator")
     request = {"text": "My invoice is wrong, I was charged twice", "channel": "email"}
     # A consumer that took an event and died: its entry stays pending until a peer reclaims it.
-    await acl.admin.xgroup_create(k.intake, "intake", id="0", mkstream=True)
+    await acl.admin.xgroup_create(k.stream("intake"), "intake", id="0", mkstream=True)
     for n in (1, 2):
-        await acl.admin.xadd(k.intake, {"payload": orjson.dumps({**request, "event_id": f"r-{n}"})})
-    await acl.admin.xreadgroup("intake", "ghost", {k.intake: ">"}, count=1)
+        await acl.admin.xadd(
+            k.stream("intake"), {"payload": orjson.dumps({**request, "event_id": f"r-{n}"})}
+        )
+    await acl.admin.xreadgroup("intake", "ghost", {k.stream("intake"): ">"}, count=1)
     fast = {"llm_timeout_s": 0.5, "reclaim_idle_ms": 1000, "heartbeat_ttl_s": 1.0}
     async with InProcessPipeline(
         acl.server.url, k.prefix, stages={"triage": _flaky_triage},
@@ -550,7 +560,7 @@ async def test_recovery_paths_run_under_the_service_users(acl: AclServer) -> Non
         await wait_for(both_answered)
 
         async def ghost_removed() -> bool:
-            consumers = await operator.xinfo_consumers(k.intake, "intake")
+            consumers = await operator.xinfo_consumers(k.stream("intake"), "intake")
             return all(as_text(c["name"]) != "ghost" for c in consumers)
 
         await wait_for(ghost_removed)
@@ -577,13 +587,13 @@ async def test_cli_runs_as_the_operator_and_health_checks_as_each_service(
     async with InProcessPipeline(
         acl.server.url, k.prefix, stages={"triage": broken_triage}, per_service=_per_service(acl)
     ):
-        await producer.xadd(k.intake, {"payload": orjson.dumps(body)})
+        await producer.xadd(k.stream("intake"), {"payload": orjson.dumps(body)})
 
         async def dead() -> bool:
             return as_text(await producer.hget(k.run("d-1"), "status") or b"") == "dead_lettered"
 
         await wait_for(dead)
-        for service in SERVICES:
+        for service in PIPELINE.services:
             code, out = await baton(url(service), k.prefix, "worker", service, "--check")
             assert code == 0, (service, out)
         code, out = await baton(url("operator"), k.prefix, "status", "--json")

@@ -38,8 +38,8 @@ class Rig:
 
     async def pending(self) -> str:
         """A new entry on the input stream, delivered to (pending for) consumer c-1."""
-        entry_id = as_text(await self.redis.xadd(self.keys.triage, {"x": "1"}))
-        await self.redis.xreadgroup(GROUP, "c-1", {self.keys.triage: ">"})
+        entry_id = as_text(await self.redis.xadd(self.keys.stream("triage"), {"x": "1"}))
+        await self.redis.xreadgroup(GROUP, "c-1", {self.keys.stream("triage"): ">"})
         return entry_id
 
     async def commit(self, outcome: Outcome, entry_id: str | None = None) -> CommitStatus:
@@ -60,9 +60,9 @@ class Rig:
 @pytest.fixture
 async def rig(redis: Redis, prefix: str) -> AsyncIterator[Rig]:
     keys = Keys(prefix)
-    await redis.xgroup_create(keys.triage, GROUP, id="0", mkstream=True)
+    await redis.xgroup_create(keys.stream("triage"), GROUP, id="0", mkstream=True)
     committer = Committer(
-        redis, keys, keys.triage, CommitSettings(GROUP, RETENTION_S, DEDUPE_TTL_S)
+        redis, keys, keys.stream("triage"), CommitSettings(GROUP, RETENTION_S, DEDUPE_TTL_S)
     )
     task = asyncio.create_task(committer.run())
     yield Rig(redis, keys, committer)
@@ -223,13 +223,15 @@ async def test_a_stamped_publish_carries_the_ledger_totals_settled_and_held(rig:
     await rig.redis.hset(ledger, mapping={
         "tokens": 500, "micro_usd": 700, "reserved_tokens": 60, "reserved_micro_usd": 9,
     })  # fmt: skip
-    stamped = Publish(rig.keys.intake, {b"event_id": b"ev-s"}, ledger=ledger)
-    fresh = Publish(rig.keys.responder, {b"event_id": b"ev-new"}, ledger=rig.keys.budget("ev-n"))
+    stamped = Publish(rig.keys.stream("intake"), {b"event_id": b"ev-s"}, ledger=ledger)
+    fresh = Publish(
+        rig.keys.stream("responder"), {b"event_id": b"ev-new"}, ledger=rig.keys.budget("ev-n")
+    )
     the_step = step()
     for publish in (stamped, fresh):
         await rig.commit(Outcome(publish.fields[b"event_id"].decode(), [publish], the_step))
-    ((_, intake),) = cast(Entries, await rig.redis.xrange(rig.keys.intake))
-    ((_, responder),) = cast(Entries, await rig.redis.xrange(rig.keys.responder))
+    ((_, intake),) = cast(Entries, await rig.redis.xrange(rig.keys.stream("intake")))
+    ((_, responder),) = cast(Entries, await rig.redis.xrange(rig.keys.stream("responder")))
     assert intake == {b"event_id": b"ev-s", b"spent": b"560:709"}
     assert responder == {b"event_id": b"ev-new", b"spent": b"0:0"}  # no ledger yet
     assert not await rig.redis.exists(rig.keys.budget("ev-n"))
@@ -237,7 +239,7 @@ async def test_a_stamped_publish_carries_the_ledger_totals_settled_and_held(rig:
 
 async def test_a_stale_entry_writes_nothing(rig: Rig) -> None:
     entry_id = await rig.pending()
-    await rig.redis.xack(rig.keys.triage, GROUP, entry_id)
+    await rig.redis.xack(rig.keys.stream("triage"), GROUP, entry_id)
     stale = outcome(rig, "ev-s", step(), charges=(Charge("s:0", 1, 1),), dedupe=True)
     assert await rig.commit(stale, entry_id) is CommitStatus.STALE
     assert await rig.redis.exists(
@@ -258,7 +260,7 @@ async def test_a_duplicate_is_acknowledged_and_counted_without_output_or_step(ri
     assert await rig.redis.xlen(rig.keys.handoffs) == 1
     assert len(await rig.steps("ev-u")) == 1
     assert dict(await rig.hash(rig.keys.run("ev-u")))["duplicates"] == "1"
-    assert (await rig.redis.xpending(rig.keys.triage, GROUP))["pending"] == 0
+    assert (await rig.redis.xpending(rig.keys.stream("triage"), GROUP))["pending"] == 0
 
 
 async def test_entries_committed_together_keep_their_order(rig: Rig) -> None:
@@ -289,7 +291,7 @@ async def test_entries_committed_together_keep_their_order(rig: Rig) -> None:
 
 async def test_a_command_outside_the_allowed_set_fails_the_script(rig: Rig) -> None:
     program = CommitProgram(GROUP)
-    program.add(rig.keys.triage, await rig.pending(), [("DEL", rig.keys.handoffs, [])])
+    program.add(rig.keys.stream("triage"), await rig.pending(), [("DEL", rig.keys.handoffs, [])])
     script = rig.redis.register_script(load_lua("commit.lua"))
     with pytest.raises(ResponseError, match="command not allowed: DEL"):
         await script(keys=program.keys, args=program.args)

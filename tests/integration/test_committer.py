@@ -25,16 +25,18 @@ async def test_a_batch_failing_with_a_redis_error_fails_its_waiters_and_later_ba
     redis: Redis, prefix: str
 ) -> None:
     keys = Keys(prefix)
-    committer = Committer(redis, keys, keys.triage, CommitSettings("triage", 60, 60))
+    committer = Committer(redis, keys, keys.stream("triage"), CommitSettings("triage", 60, 60))
     loop = asyncio.create_task(committer.run())
     try:
-        await redis.set(keys.triage, "not a stream")  # every XACK on it now fails: WRONGTYPE
+        await redis.set(
+            keys.stream("triage"), "not a stream"
+        )  # every XACK on it now fails: WRONGTYPE
         with pytest.raises(ResponseError):
             await committer.commit("1-0", outcome(keys, "e-1"))
-        await redis.delete(keys.triage)
-        entry_id = await redis.xadd(keys.triage, {"x": "1"})
-        await redis.xgroup_create(keys.triage, "triage", id="0")
-        await redis.xreadgroup("triage", "c", {keys.triage: ">"})
+        await redis.delete(keys.stream("triage"))
+        entry_id = await redis.xadd(keys.stream("triage"), {"x": "1"})
+        await redis.xgroup_create(keys.stream("triage"), "triage", id="0")
+        await redis.xreadgroup("triage", "c", {keys.stream("triage"): ">"})
         status = await committer.commit(as_text(entry_id), outcome(keys, "e-2"))
         assert status is CommitStatus.COMMITTED
         assert not loop.done()

@@ -37,7 +37,7 @@ async def test_replay_after_a_fix_answers_each_dead_letter_once(
 
     code, out = await baton(url, prefix, "dlq", "replay", "--reason", "llm_error", "--dry-run")
     assert (code, out.count(b"would")) == (0, 3)
-    assert await redis.xlen(keys.triage) == 3  # a dry run publishes nothing
+    assert await redis.xlen(keys.stream("triage")) == 3  # a dry run publishes nothing
 
     async with InProcessPipeline(url, prefix):  # the fixed deploy
         code, out = await baton(url, prefix, "dlq", "replay", "--reason", "llm_error")
@@ -124,8 +124,8 @@ async def test_a_replayed_dead_letter_starts_a_new_trace_linked_to_the_failed_on
         )  # fmt: skip
         assert await process.wait() == 0
         (span,) = [s for s in receiver.snapshot() if s.name.startswith("replay ")]
-    assert span.name == f"replay {keys.triage}"
+    assert span.name == f"replay {keys.stream('triage')}"
     assert span.trace_id != failed_trace
     assert [trace_id for trace_id, _ in span.links] == [failed_trace]
-    republished = (await stream_entries(redis, keys.triage))[-1]
+    republished = (await stream_entries(redis, keys.stream("triage")))[-1]
     assert republished["traceparent"].decode().split("-")[1] == span.trace_id

@@ -8,6 +8,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from services.pipeline import PIPELINE
 from shared.embedded import EmbeddedRedis
 from shared.eval.session import RunOptions
 from shared.eval.shadow import Window, shadow_replay
@@ -23,8 +24,12 @@ LEGAL = {"text": "My lawyer is preparing a lawsuit", "event_id": "live-legal"}
 
 async def live_state(redis: Redis, keys: Keys, event_ids: list[str]) -> dict[str, Any]:
     """Everything of the live pipeline the replay could touch."""
-    streams = {s: await redis.xlen(s) for s in keys.all_streams()}
-    groups = {s: await redis.xinfo_groups(s) for s in keys.all_streams() if await redis.exists(s)}
+    streams = {s: await redis.xlen(s) for s in [keys.stream(n) for n in PIPELINE.streams()]}
+    groups = {
+        s: await redis.xinfo_groups(s)
+        for s in [keys.stream(n) for n in PIPELINE.streams()]
+        if await redis.exists(s)
+    }
     runs = {e: await load_run(redis, keys, e) for e in event_ids}
     names = sorted([k async for k in redis.scan_iter(match=f"{keys.prefix}:*")])
     return {"streams": streams, "groups": groups, "runs": runs, "keys": names}

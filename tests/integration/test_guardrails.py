@@ -14,7 +14,7 @@ import pytest
 from redis.asyncio import Redis
 
 import services
-from services.validator.checks import leaks_instructions
+from services.pipeline import PIPELINE
 from services.validator.escalation import SUGGESTED_ACTIONS
 from shared.agent import AgentStage
 from shared.config import BatonSettings
@@ -245,7 +245,10 @@ async def test_handoffs_to_agents_carry_the_ledger_totals_the_earlier_agents_lef
     intake, triage = step_tokens(run, "intake"), step_tokens(run, "triage")
     assert intake > 0
     assert triage > 0
-    stamps = [(await only_entry(redis, s))["spent"] for s in (keys.triage, keys.responder)]
+    stamps = [
+        (await only_entry(redis, s))["spent"]
+        for s in (keys.stream("triage"), keys.stream("responder"))
+    ]
     assert [tuple(int(n) for n in stamp.split(b":")) for stamp in stamps] == [
         (intake, 0),
         (intake + triage, 0),
@@ -270,7 +273,7 @@ def stamped_handoff(
     """The validator's handoff to triage, stamped ``spent``, in its ``count``-th delivery."""
     handoff = envelope(event_id, "validator", TRIAGE_REQUEST, results={"intake": INTAKE_RESULT})
     fields = {**handoff.to_fields(), b"spent": spent}
-    return handoff, Delivery(keys.triage, "1-0", fields, count)
+    return handoff, Delivery(keys.stream("triage"), "1-0", fields, count)
 
 
 async def test_first_delivery_is_checked_against_its_stamp_and_a_redelivery_against_the_ledger(
@@ -332,7 +335,7 @@ async def test_stage_about_to_receive_the_same_input_again_is_dead_lettered_as_a
         b"validator",
     )
     assert b"responder would receive the same input again" in dead["detail"]
-    assert await redis.xlen(keys.responder) == 0
+    assert await redis.xlen(keys.stream("responder")) == 0
     run = await run_of(redis, keys, "g-loop")
     assert (run["status"], run["reason"]) == ("dead_lettered", "loop_detected")
 
@@ -362,7 +365,7 @@ async def test_event_reaching_the_hop_limit_is_dead_lettered_as_max_hops(
     kept = Envelope.from_fields({b"envelope": dead["envelope"]})
     assert (kept.stage, kept.hops) == ("triage", 3)
     assert set(kept.results) == {"intake"}  # the partial results travel with the dead letter
-    assert await redis.xlen(keys.responder) == 0
+    assert await redis.xlen(keys.stream("responder")) == 0
     run = await run_of(redis, keys, "g-hops")
     assert (run["status"], run["reason"]) == ("dead_lettered", "max_hops")
 
@@ -401,7 +404,7 @@ async def test_old_event_reaching_triage_halts_there_and_goes_to_a_human_with_in
         return stage
 
     async with InProcessPipeline(redis_server.url, prefix, {"triage": counted}, llm="offline"):
-        await xadd(redis, keys.triage, stale.to_fields())
+        await xadd(redis, keys.stream("triage"), stale.to_fields())
         await finish(redis, keys)
     assert llm.calls == 0
     packet = await only_packet(redis, keys)
@@ -425,7 +428,7 @@ async def test_handoff_arriving_past_the_deadline_is_escalated_with_what_it_carr
         await finish(redis, keys)
     packet = await only_packet(redis, keys)
     assert_operator_packet(packet, "g-late", "deadline_exceeded")
-    assert await redis.xlen(keys.responder) == 0
+    assert await redis.xlen(keys.stream("responder")) == 0
 
 
 # --- every escalation trigger, with its packet ------------------------------------------------
@@ -523,7 +526,7 @@ async def test_injection_trying_to_reroute_the_request_goes_to_a_human_instead(
         await post(redis, keys, {"text": text, "event_id": "g-inject"})
         await finish(redis, keys)
     assert await redis.xlen(keys.responses) == 0
-    assert await redis.xlen(keys.triage) == 0
+    assert await redis.xlen(keys.stream("triage")) == 0
     packet = await only_packet(redis, keys)
     assert_operator_packet(packet, "g-inject", "prompt_injection_suspected")
     assert packet["scores"]["injection_risk"] >= 0.8
@@ -548,7 +551,7 @@ async def test_milder_injection_is_answered_on_the_merits_without_leaking_the_pr
         await finish(redis, keys)
     response = orjson.loads((await only_entry(redis, keys.responses))["response"])
     assert (response["category"], response["priority"]) == ("shipping", "normal")
-    assert not leaks_instructions(response["reply"])
+    assert not PIPELINE.check_context().leaks_instructions(response["reply"])
     run = await run_of(redis, keys, "g-mild")
     intake = next(s for s in run["steps"] if s["stage"] == "intake")
     assert 0 < float(intake["decision"]["injection_risk"]) < 0.8
@@ -565,6 +568,7 @@ def test_a_system_prompt_repeated_in_a_reply_counts_as_a_leak_however_it_is_refl
         categories="billing, shipping", category="shipping", priority="normal",
         untrusted_notice="",
     )  # fmt: skip
+    leaks_instructions = PIPELINE.check_context().leaks_instructions
     for sentence in text.replace("\n", " ").split(". ")[1:]:  # each sentence but the first
         if len(sentence.split()) >= 8:
             assert leaks_instructions(f"Sure, my rules say: {sentence.upper()}."), sentence

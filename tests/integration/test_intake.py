@@ -162,7 +162,7 @@ async def test_entry_without_payload_field_is_dead_lettered_with_every_field_byt
 ) -> None:
     original = {b"text": b"My invoice is wrong", b"foo": b"\xff\x00 binary \r\n" + b"y" * 300}
     async with running(redis, redis_server.url, "intake", prefix) as service:
-        await redis.xadd(service.keys.intake, original)  # type: ignore[arg-type]
+        await redis.xadd(service.keys.stream("intake"), original)  # type: ignore[arg-type]
         await wait_for_entries(redis, service.keys.dlq)
     ((_, dead),) = await entries(redis, service.keys.dlq)
     assert dead[b"reason"] == b"contract_violation"
@@ -177,7 +177,7 @@ async def test_unreadable_payload_keeps_the_producers_event_id_and_its_other_fie
 ) -> None:
     too_large = b'{"text": "' + b"x" * 70_000 + b'", "event_id": "e-big"}'
     async with running(redis, redis_server.url, "intake", prefix) as service:
-        await redis.xadd(service.keys.intake, {b"payload": too_large, b"source": b"web"})
+        await redis.xadd(service.keys.stream("intake"), {b"payload": too_large, b"source": b"web"})
         await wait_for_entries(redis, service.keys.dlq)
     ((_, dead),) = await entries(redis, service.keys.dlq)
     assert (dead[b"reason"], dead[b"event_id"]) == (b"too_large", b"e-big")
@@ -208,7 +208,7 @@ async def test_clarification_retry_is_processed_again_and_not_deduplicated(
         await wait_for_entries(redis, service.keys.handoffs)
         retry = envelope("e-int-retry", "validator", request, hops=2, attempt=1,
                          feedback=["text: personal data was not redacted"])  # fmt: skip
-        await xadd(redis, service.keys.intake, retry.to_fields())
+        await xadd(redis, service.keys.stream("intake"), retry.to_fields())
         await wait_for_entries(redis, service.keys.handoffs, 2)
         assert await pending(redis, service.stream, service.group) == 0
     first, second = await envelopes(redis, service.keys.handoffs)

@@ -31,7 +31,7 @@ async def test_responder_request_yields_a_reply_handoff(
 ) -> None:
     sent = envelope("e-res-1", "validator", RESPONDER_REQUEST, hops=4, results=RESULTS)
     async with running(redis, redis_server.url, "responder", prefix) as service:
-        entry_id = await xadd(redis, service.keys.responder, sent.to_fields())
+        entry_id = await xadd(redis, service.keys.stream("responder"), sent.to_fields())
         await wait_for_entries(redis, service.keys.handoffs)
         assert await pending(redis, service.stream, service.group) == 0
     (handoff,) = await envelopes(redis, service.keys.handoffs)
@@ -56,7 +56,7 @@ async def test_clarify_mode_asks_the_customer_for_details(
 ) -> None:
     request = {**RESPONDER_REQUEST, "category": "general", "mode": "clarify"}
     async with running(redis, redis_server.url, "responder", prefix) as service:
-        await xadd(redis, service.keys.responder,
+        await xadd(redis, service.keys.stream("responder"),
                    envelope("e-res-2", "validator", request).to_fields())  # fmt: skip
         await wait_for_entries(redis, service.keys.handoffs)
     (handoff,) = await envelopes(redis, service.keys.handoffs)
@@ -70,7 +70,7 @@ async def test_reply_is_in_the_customer_language_and_flags_urgency(
 ) -> None:
     request = {**RESPONDER_REQUEST, "language": "es", "priority": "urgent"}
     async with running(redis, redis_server.url, "responder", prefix) as service:
-        await xadd(redis, service.keys.responder,
+        await xadd(redis, service.keys.stream("responder"),
                    envelope("e-res-3", "validator", request).to_fields())  # fmt: skip
         await wait_for_entries(redis, service.keys.handoffs)
     (handoff,) = await envelopes(redis, service.keys.handoffs)
@@ -86,7 +86,7 @@ async def test_feedback_retry_keeps_attempt_and_drops_feedback_on_the_handoff(
     retry = envelope("e-res-4", "validator", RESPONDER_REQUEST, hops=6, attempt=2,
                      feedback=["reply: contains personal data"], results=RESULTS)  # fmt: skip
     async with running(redis, redis_server.url, "responder", prefix) as service:
-        await xadd(redis, service.keys.responder, retry.to_fields())
+        await xadd(redis, service.keys.stream("responder"), retry.to_fields())
         await wait_for_entries(redis, service.keys.handoffs)
     (handoff,) = await envelopes(redis, service.keys.handoffs)
     assert (handoff.attempt, handoff.hops, handoff.feedback) == (2, 7, [])
@@ -97,7 +97,7 @@ async def test_request_with_an_unknown_category_is_dead_lettered(
 ) -> None:
     request = {**RESPONDER_REQUEST, "category": "sales"}
     async with running(redis, redis_server.url, "responder", prefix) as service:
-        await xadd(redis, service.keys.responder,
+        await xadd(redis, service.keys.stream("responder"),
                    envelope("e-res-5", "validator", request).to_fields())  # fmt: skip
         await wait_for_entries(redis, service.keys.dlq)
         assert await pending(redis, service.stream, service.group) == 0

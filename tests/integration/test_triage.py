@@ -28,7 +28,7 @@ async def test_triage_request_yields_a_classified_handoff(
     sent = envelope("e-tri-1", "validator", TRIAGE_REQUEST, hops=2,
                     results={"intake": INTAKE_RESULT})  # fmt: skip
     async with running(redis, redis_server.url, "triage", prefix) as service:
-        entry_id = await xadd(redis, service.keys.triage, sent.to_fields())
+        entry_id = await xadd(redis, service.keys.stream("triage"), sent.to_fields())
         await wait_for_entries(redis, service.keys.handoffs)
         assert await pending(redis, service.stream, service.group) == 0
     (handoff,) = await envelopes(redis, service.keys.handoffs)
@@ -57,7 +57,7 @@ async def test_handoff_carries_the_flat_event_id_and_traceparent_fields(
     redis_server: EmbeddedRedis, redis: Redis, prefix: str
 ) -> None:
     async with running(redis, redis_server.url, "triage", prefix) as service:
-        await xadd(redis, service.keys.triage,
+        await xadd(redis, service.keys.stream("triage"),
                    envelope("e-tri-2", "validator", TRIAGE_REQUEST).to_fields())  # fmt: skip
         await wait_for_entries(redis, service.keys.handoffs)
     ((_, fields),) = await entries(redis, service.keys.handoffs)
@@ -71,7 +71,7 @@ async def test_clarification_retry_keeps_its_attempt_on_the_handoff(
     retry = envelope("e-tri-3", "validator", TRIAGE_REQUEST, hops=4, attempt=1,
                      feedback=["summary: contains personal data"])  # fmt: skip
     async with running(redis, redis_server.url, "triage", prefix) as service:
-        await xadd(redis, service.keys.triage, retry.to_fields())
+        await xadd(redis, service.keys.stream("triage"), retry.to_fields())
         await wait_for_entries(redis, service.keys.handoffs)
     (handoff,) = await envelopes(redis, service.keys.handoffs)
     assert (handoff.attempt, handoff.hops, handoff.feedback) == (1, 5, [])
@@ -85,7 +85,7 @@ async def test_vague_request_is_routed_to_clarify(
 ) -> None:
     vague = {**TRIAGE_REQUEST, "text": "help me", "summary": "help me", "key_facts": []}
     async with running(redis, redis_server.url, "triage", prefix) as service:
-        await xadd(redis, service.keys.triage,
+        await xadd(redis, service.keys.stream("triage"),
                    envelope("e-tri-4", "validator", vague).to_fields())  # fmt: skip
         await wait_for_entries(redis, service.keys.handoffs)
     (handoff,) = await envelopes(redis, service.keys.handoffs)
@@ -98,7 +98,7 @@ async def test_input_breaking_the_triage_contract_is_dead_lettered_with_its_enve
     broken = {**TRIAGE_REQUEST, "injection_risk": "0.0"}
     sent = envelope("e-tri-5", "validator", broken)
     async with running(redis, redis_server.url, "triage", prefix) as service:
-        entry_id = await xadd(redis, service.keys.triage, sent.to_fields())
+        entry_id = await xadd(redis, service.keys.stream("triage"), sent.to_fields())
         await wait_for_entries(redis, service.keys.dlq)
         assert await pending(redis, service.stream, service.group) == 0
     assert await redis.xlen(service.keys.handoffs) == 0
@@ -120,7 +120,9 @@ async def test_unsupported_schema_version_is_dead_lettered(
     data["schema_version"] = 99
     raw = orjson.dumps(data)
     async with running(redis, redis_server.url, "triage", prefix) as service:
-        await xadd(redis, service.keys.triage, {b"event_id": b"e-tri-6", b"envelope": raw})
+        await xadd(
+            redis, service.keys.stream("triage"), {b"event_id": b"e-tri-6", b"envelope": raw}
+        )
         await wait_for_entries(redis, service.keys.dlq)
     ((_, dead),) = await entries(redis, service.keys.dlq)
     assert (dead[b"event_id"], dead[b"reason"]) == (b"e-tri-6", b"unsupported_schema")

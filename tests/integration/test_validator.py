@@ -11,7 +11,7 @@ from redis.asyncio import Redis
 
 from shared.contracts import FinalResponse, ResponderRequest, TriageRequest
 from shared.embedded import EmbeddedRedis
-from shared.envelope import Envelope, Stage
+from shared.envelope import Envelope
 from tests.integration.harness import (
     INTAKE_RESULT,
     RESPONDER_REQUEST,
@@ -36,7 +36,7 @@ AFTER_RESPONDER = {"intake": INTAKE_RESULT, "triage": TRIAGE_RESULT}
 
 def agent_output(
     event_id: str,
-    stage: Stage,
+    stage: str,
     payload: dict[str, Any],
     given: dict[str, Any],
     results: dict[str, Any],
@@ -61,8 +61,8 @@ async def test_intake_output_goes_to_triage_as_a_triage_request(
 ) -> None:
     output = agent_output("e-val-1", "intake", INTAKE_RESULT, {"text": "raw"}, {})
     async with running(redis, redis_server.url, "validator", prefix) as service:
-        await validate(redis, service, output, service.keys.triage)
-    (routed,) = await envelopes(redis, service.keys.triage)
+        await validate(redis, service, output, service.keys.stream("triage"))
+    (routed,) = await envelopes(redis, service.keys.stream("triage"))
     assert (routed.event_id, routed.stage, routed.hops) == ("e-val-1", "validator", 4)
     assert TriageRequest.model_validate(routed.payload) == TriageRequest.model_validate(
         TRIAGE_REQUEST
@@ -85,7 +85,7 @@ async def test_intake_output_with_injection_risk_is_escalated_with_a_packet(
     output = agent_output("e-val-2", "intake", risky, {"text": "raw"}, {})
     async with running(redis, redis_server.url, "validator", prefix) as service:
         ((_, fields),) = await validate(redis, service, output, service.keys.escalations)
-    assert await redis.xlen(service.keys.triage) == 0
+    assert await redis.xlen(service.keys.stream("triage")) == 0
     assert (fields[b"event_id"], fields[b"reason"]) == (b"e-val-2", b"prompt_injection_suspected")
     assert same_trace(fields[b"traceparent"])
     packet = orjson.loads(fields[b"packet"])
@@ -112,8 +112,8 @@ async def test_triage_output_goes_to_the_responder(
     decided = {**TRIAGE_RESULT, "route": route}
     output = agent_output("e-val-3", "triage", decided, TRIAGE_REQUEST, AFTER_TRIAGE)
     async with running(redis, redis_server.url, "validator", prefix) as service:
-        await validate(redis, service, output, service.keys.responder)
-    (routed,) = await envelopes(redis, service.keys.responder)
+        await validate(redis, service, output, service.keys.stream("responder"))
+    (routed,) = await envelopes(redis, service.keys.stream("responder"))
     assert (routed.event_id, routed.stage, routed.hops) == ("e-val-3", "validator", 4)
     request = ResponderRequest.model_validate(routed.payload)
     assert request == ResponderRequest.model_validate({**RESPONDER_REQUEST, "mode": mode})
@@ -143,7 +143,7 @@ async def test_triage_output_needing_a_human_is_escalated(
     output = agent_output("e-val-4", "triage", decided, TRIAGE_REQUEST, AFTER_TRIAGE)
     async with running(redis, redis_server.url, "validator", prefix) as service:
         ((_, fields),) = await validate(redis, service, output, service.keys.escalations)
-    assert await redis.xlen(service.keys.responder) == 0
+    assert await redis.xlen(service.keys.stream("responder")) == 0
     assert fields[b"reason"] == reason.encode()
     packet = orjson.loads(fields[b"packet"])
     assert packet["classification"] == {k: decided[k] for k in ("category", "priority", "route")}
@@ -187,8 +187,8 @@ async def test_contract_breaking_reply_is_retried_twice_then_dead_lettered(
     async with running(redis, redis_server.url, "validator", prefix) as service:
         for attempt in (1, 2):
             await xadd(redis, service.keys.handoffs, output.to_fields())
-            await wait_for_entries(redis, service.keys.responder, attempt)
-            retry = (await envelopes(redis, service.keys.responder))[-1]
+            await wait_for_entries(redis, service.keys.stream("responder"), attempt)
+            retry = (await envelopes(redis, service.keys.stream("responder")))[-1]
             assert (retry.event_id, retry.stage, retry.attempt) == ("e-val-6", "validator", attempt)
             assert retry.payload == RESPONDER_REQUEST
             assert retry.clarifications == attempt
@@ -198,7 +198,7 @@ async def test_contract_breaking_reply_is_retried_twice_then_dead_lettered(
         await xadd(redis, service.keys.handoffs, output.to_fields())
         await wait_for_entries(redis, service.keys.dlq)
         assert await pending(redis, service.stream, service.group) == 0
-    assert await redis.xlen(service.keys.responder) == 2
+    assert await redis.xlen(service.keys.stream("responder")) == 2
     assert await redis.xlen(service.keys.responses) == 0
     ((_, dead),) = await entries(redis, service.keys.dlq)
     assert (dead[b"event_id"], dead[b"reason"]) == (b"e-val-6", b"contract_violation")
@@ -219,8 +219,8 @@ async def test_reply_leaking_pii_goes_back_to_the_responder_with_feedback(
     leaky = {**RESPONDER_RESULT, "reply": "Hello, we wrote to jane.doe@example.com."}
     output = agent_output("e-val-7", "responder", leaky, RESPONDER_REQUEST, AFTER_RESPONDER)
     async with running(redis, redis_server.url, "validator", prefix) as service:
-        await validate(redis, service, output, service.keys.responder)
-    (retry,) = await envelopes(redis, service.keys.responder)
+        await validate(redis, service, output, service.keys.stream("responder"))
+    (retry,) = await envelopes(redis, service.keys.stream("responder"))
     assert retry.attempt == 1
     assert retry.feedback == ["reply: contains personal data (email, phone or card number)"]
     assert retry.results == AFTER_RESPONDER
@@ -236,11 +236,11 @@ async def test_unredacted_intake_output_goes_back_to_intake(
     given = {"text": "Call me on +1 415 555 0132", "channel": "api", "event_id": "e-val-8"}
     output = agent_output("e-val-8", "intake", leaky, given, {})
     async with running(redis, redis_server.url, "validator", prefix) as service:
-        await validate(redis, service, output, service.keys.intake)
-    (retry,) = await envelopes(redis, service.keys.intake)
+        await validate(redis, service, output, service.keys.stream("intake"))
+    (retry,) = await envelopes(redis, service.keys.stream("intake"))
     assert (retry.attempt, retry.payload) == (1, given)
     assert retry.feedback == ["text: personal data (email, phone or card number) was not redacted"]
-    assert await redis.xlen(service.keys.triage) == 0
+    assert await redis.xlen(service.keys.stream("triage")) == 0
 
 
 async def test_broken_output_without_its_input_is_dead_lettered_at_once(
@@ -250,7 +250,7 @@ async def test_broken_output_without_its_input_is_dead_lettered_at_once(
     async with running(redis, redis_server.url, "validator", prefix) as service:
         ((_, dead),) = await validate(redis, service, output, service.keys.dlq)
     assert (dead[b"event_id"], dead[b"reason"]) == (b"e-val-9", b"contract_violation")
-    assert await redis.xlen(service.keys.triage) == 0
+    assert await redis.xlen(service.keys.stream("triage")) == 0
 
 
 async def test_handoff_from_an_unexpected_stage_is_dead_lettered(
@@ -278,20 +278,20 @@ async def test_every_outcome_ends_in_exactly_one_stream(
         for output in outputs:
             await xadd(redis, service.keys.handoffs, output.to_fields())
         for stream in (service.keys.responses, service.keys.escalations, service.keys.dlq,
-                       service.keys.triage):  # fmt: skip
+                       service.keys.stream("triage")):  # fmt: skip
             await wait_for_entries(redis, stream)
         assert await pending(redis, service.stream, service.group) == 0
     landed = {
         stream: [fields[b"event_id"] for _, fields in await entries(redis, stream)]
         for stream in (service.keys.responses, service.keys.escalations, service.keys.dlq,
-                       service.keys.triage, service.keys.responder)
+                       service.keys.stream("triage"), service.keys.stream("responder"))
     }  # fmt: skip
     assert landed == {
         service.keys.responses: [b"e-mix-1"],
         service.keys.escalations: [b"e-mix-2"],
         service.keys.dlq: [b"e-mix-3"],
-        service.keys.triage: [b"e-mix-4"],
-        service.keys.responder: [],
+        service.keys.stream("triage"): [b"e-mix-4"],
+        service.keys.stream("responder"): [],
     }
 
 

@@ -14,11 +14,12 @@ from pydantic import SecretStr
 from redis.asyncio import Redis
 
 import services
+from services.pipeline import PIPELINE
 from services.responder import prompts as responder_prompts
 from shared.agent import AgentStage
 from shared.config import BatonSettings
 from shared.embedded import EmbeddedRedis
-from shared.keys import AGENTS, Keys
+from shared.keys import Keys
 from shared.llm import LLMClient
 from shared.runrecord import load_run
 from shared.service import StageFactory
@@ -90,7 +91,7 @@ async def pipeline(
         **overrides,
     }
     clients: list[LLMClient] = []
-    stages = {name: keeping_client(name, clients) for name in AGENTS}
+    stages = {name: keeping_client(name, clients) for name in PIPELINE.agent_names}
     if crash_once is not None:
         stages["triage"] = crashing_once(stages["triage"], crash_once)
     try:

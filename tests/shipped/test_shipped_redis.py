@@ -17,10 +17,11 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
+from services.pipeline import PIPELINE
 from shared import durability
 from shared.acl import AclUser
 from shared.embedded import free_port
-from shared.keys import SERVICES, Keys
+from shared.keys import Keys
 from shared.redis_client import connect
 from tests.audit import TERMINALS, publish_figures, settled
 from tests.fault.load import Producer
@@ -70,7 +71,7 @@ async def shipped(tmp_path: Path, prefix: str) -> AsyncIterator[Shipped]:
 def fleet(shipped: Shipped, tmp_path: Path) -> Iterator[Fleet]:
     """The four services, each logged in as its own user (the URLs from ``baton acl``)."""
     with Fleet(shipped.server.url, shipped.keys.prefix, tmp_path / "logs") as workers:
-        for service in SERVICES:
+        for service in PIPELINE.services:
             workers.spawn(service, env={"REDIS_URL": shipped.url(service)})
         yield workers
 

@@ -139,10 +139,16 @@ def test_a_batch_decodes_back_to_what_was_added() -> None:
         ops = outcome_ops(keys, outcome, retention_s=60)
         guard = (keys.seen(outcome.event_id), 120) if n != 1 else None
         dup: list[Op] = [("HINCRBY", keys.run(outcome.event_id), ["duplicates", "1"])]
-        program.add(keys.intake, f"{n}-0", ops, guard=guard, duplicate_ops=dup if guard else None)
+        program.add(
+            keys.stream("intake"), f"{n}-0", ops, guard=guard, duplicate_ops=dup if guard else None
+        )
         expected.append(
             DecodedEntry(
-                keys.intake, f"{n}-0", guard, as_bytes(ops), as_bytes(dup) if guard else []
+                keys.stream("intake"),
+                f"{n}-0",
+                guard,
+                as_bytes(ops),
+                as_bytes(dup) if guard else [],
             )
         )
     assert decode(program.keys, program.args) == ("intake", expected)

@@ -98,7 +98,7 @@ def test_redis_url_and_prefix_come_from_the_environment(monkeypatch: pytest.Monk
     monkeypatch.setenv("BATON_PREFIX", "acme")
     settings = BatonSettings()
     assert settings.redis_url == "redis://127.0.0.1:1/0"
-    assert settings.keys.intake == "acme:intake"
+    assert settings.keys.stream("intake") == "acme:intake"
 
 
 @pytest.mark.parametrize("prefix", ["", "has space", "a:b", "x" * 65])

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from services.pipeline import PIPELINE
 from shared.contracts import (
-    AGENT_OUTPUTS,
     Contract,
     CustomerRequest,
     FinalResponse,
@@ -267,9 +267,9 @@ def test_customer_request_defaults_channel_to_api() -> None:
     assert (request.channel, request.customer_id, request.event_id) == ("api", None, None)
 
 
-def test_every_agent_has_an_output_contract() -> None:
-    assert sorted((name, c.__name__) for name, c in AGENT_OUTPUTS.items()) == [
-        ("intake", "IntakeResult"),
-        ("responder", "ResponderResult"),
-        ("triage", "TriageResult"),
+def test_the_reference_pipeline_declares_each_agents_contracts() -> None:
+    assert [(a.name, a.input.__name__, a.output.__name__) for a in PIPELINE] == [
+        ("intake", "CustomerRequest", "IntakeResult"),
+        ("triage", "TriageRequest", "TriageResult"),
+        ("responder", "ResponderRequest", "ResponderResult"),
     ]

@@ -138,7 +138,7 @@ def test_missing_envelope_field_is_a_contract_violation() -> None:
 @pytest.mark.parametrize(
     ("field", "value"),
     [
-        ("stage", "billing"),
+        ("stage", "Billing Dept"),
         ("hops", -1),
         ("hops", "3"),
         ("attempt", True),

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import pytest
 
+from services.pipeline import PIPELINE
 from services.responder.rules import ANSWERS, CLARIFY, GREETING, SIGN_OFF, URGENT_NOTE, draft
-from services.validator.checks import check
-from shared.contracts import CATEGORIES, ResponderRequest
+from shared.contracts import CATEGORIES, Contract, ResponderRequest
 from shared.contracts.responder import Mode
 from shared.contracts.triage import Category, Priority
+
+
+def check(stage: str, result: Contract) -> list[str]:
+    """The domain checks the pipeline declares for ``stage``, as the validator runs them."""
+    return PIPELINE.agent(stage).check(result, PIPELINE.check_context())
 
 
 def request(

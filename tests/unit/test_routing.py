@@ -1,14 +1,17 @@
-"""The validator's routing rules: every branch of route_intake and route_triage."""
+"""The reference agents' routing rules (services/<agent>/routing.py): every branch."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
-from services.validator.routing import Route, route_intake, route_triage
+from services.intake import routing as intake_routing
+from services.triage import routing as triage_routing
 from services.validator.settings import ValidatorSettings
-from shared.contracts import IntakeResult, PiiCounts, TriageResult
+from shared.contracts import IntakeResult, PiiCounts, ResponderRequest, TriageRequest, TriageResult
+from shared.pipeline.routing import Decision, Escalate, Forward, RouteContext
 
 
 @pytest.fixture
@@ -36,6 +39,54 @@ def triage_result(**changes: Any) -> TriageResult:
         "summary": "My invoice is wrong",
     }
     return TriageResult(**{**values, **changes})
+
+
+@dataclass(frozen=True)
+class Route:
+    """What a decision amounts to: where the event goes, why, and in which responder mode."""
+
+    target: str
+    reason: str | None = None
+    mode: str = "answer"
+
+
+def outcome(decision: Decision) -> Route:
+    if isinstance(decision, Escalate):
+        return Route("escalations", decision.reason)
+    if isinstance(decision, Forward):
+        return Route(decision.target, mode=getattr(decision.payload, "mode", "answer"))
+    return Route("responses")
+
+
+def context(settings: ValidatorSettings, clarifications: int = 0) -> RouteContext:
+    results = {"intake": intake_result(0.0).model_dump(mode="json")}
+    return RouteContext("e-1", results, {}, clarifications, settings)
+
+
+def route_intake(result: IntakeResult, settings: ValidatorSettings) -> Route:
+    return outcome(intake_routing.route(result, context(settings)))
+
+
+def route_triage(
+    result: TriageResult, settings: ValidatorSettings, clarifications: int = 0
+) -> Route:
+    return outcome(triage_routing.route(result, context(settings, clarifications)))
+
+
+def test_forwards_carry_the_next_agents_typed_input(settings: ValidatorSettings) -> None:
+    to_triage = intake_routing.route(intake_result(0.1), context(settings))
+    assert isinstance(to_triage, Forward)
+    assert isinstance(to_triage.payload, TriageRequest)
+    assert (to_triage.payload.text, to_triage.payload.injection_risk) == (
+        "My invoice is wrong",
+        0.1,
+    )
+    to_responder = triage_routing.route(triage_result(), context(settings))
+    assert isinstance(to_responder, Forward)
+    assert to_responder.payload == ResponderRequest(
+        text="My invoice is wrong", language="en", category="billing", priority="normal",
+        mode="answer", summary="My invoice is wrong",
+    )  # fmt: skip
 
 
 def test_defaults_are_the_documented_thresholds(settings: ValidatorSettings) -> None:

@@ -1,4 +1,4 @@
-"""The validator's domain checks: what a schema alone cannot say."""
+"""Each agent's domain checks, as the pipeline declares them: what a schema alone cannot say."""
 
 from __future__ import annotations
 
@@ -6,9 +6,14 @@ from typing import Any
 
 import pytest
 
-from services.validator.checks import check
-from shared.contracts import IntakeResult, PiiCounts, ResponderResult, TriageResult
+from services.pipeline import PIPELINE
+from shared.contracts import Contract, IntakeResult, PiiCounts, ResponderResult, TriageResult
 from shared.prompting import untrusted
+
+
+def check(stage: str, result: Contract) -> list[str]:
+    """The domain checks the pipeline declares for ``stage``, as the validator runs them."""
+    return PIPELINE.agent(stage).check(result, PIPELINE.check_context())
 
 
 def intake_result(**changes: Any) -> IntakeResult:
@@ -112,7 +117,3 @@ def test_reply_echoing_the_untrusted_notice_is_rejected() -> None:
 def test_reply_with_pii_and_leaked_markers_reports_both() -> None:
     problems = check("responder", reply("<untrusted-x> write to jane@example.com"))
     assert len(problems) == 2
-
-
-def test_unknown_output_kind_is_a_problem() -> None:
-    assert check("billing", PiiCounts()) == ["no checks known for stage billing"]
