@@ -16,18 +16,17 @@ import contextlib
 import os
 import socket
 import time
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import orjson
 import structlog
 from redis.asyncio import Redis
 
 from shared.commit import REDIS_UNAVAILABLE, load_lua
+from shared.config import BatonSettings
 from shared.deadletter import TRIMMED, dead_letter_fields
 from shared.delivery import Delivery, as_text
-
-if TYPE_CHECKING:
-    from shared.consumer import Worker
+from shared.keys import Keys
 
 log = structlog.get_logger("baton.reclaimer")
 
@@ -35,8 +34,34 @@ NOT_OWNED = -1
 TRIMMED_ENTRY = -2
 
 
+class Owner(Protocol):
+    """The consumer whose entries a :class:`Reclaimer` looks after (``shared.consumer.Worker``)."""
+
+    settings: BatonSettings
+    keys: Keys
+    stream: str
+    group: str
+    consumer: str
+
+    @property
+    def inflight_ids(self) -> list[str]: ...
+
+    @property
+    def free_slots(self) -> int:
+        """How many more entries it may take on now."""
+        ...
+
+    def start(self, delivery: Delivery) -> None:
+        """Process ``delivery`` (a claimed entry) in the background."""
+        ...
+
+    def abandon(self, entry_id: str) -> bool:
+        """Stop working on an entry a peer took over; False when it is not in flight here."""
+        ...
+
+
 class Reclaimer:
-    def __init__(self, worker: Worker, redis: Redis) -> None:
+    def __init__(self, worker: Owner, redis: Redis) -> None:
         self._worker = worker
         self._redis = redis
         self._settings = worker.settings
