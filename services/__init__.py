@@ -8,8 +8,7 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-from shared import heap
-from shared.pipeline import VALIDATOR
+from shared import heap  # only this at the top: main() keeps modules out before other imports
 
 
 def checked(name: str) -> str:
@@ -26,6 +25,7 @@ def checked(name: str) -> str:
 def load(name: str) -> ModuleType:
     """The service's module (``SETTINGS`` class and ``build_stage``): ``<package>.service``."""
     from services.pipeline import PIPELINE
+    from shared.pipeline import VALIDATOR
 
     package = "services.validator" if checked(name) == VALIDATOR else PIPELINE.agent(name).module
     return importlib.import_module(f"{package}.service")

@@ -20,8 +20,8 @@ from shared.config import BatonSettings
 from shared.contracts import Contract
 from shared.delivery import Delivery
 from shared.envelope import Envelope, Halt, validation_errors
-from shared.errors import ContractError
-from shared.guardrails import Budget, BudgetLedger, GuardrailError, LedgerStamp, check_deadline
+from shared.errors import ContractError, GuardrailError
+from shared.guardrails import Budget, BudgetLedger, LedgerStamp, check_deadline
 from shared.llm import LLMClient, build_llm
 from shared.llm.guarded import GuardedLLM
 from shared.llm.pricing import PriceTable

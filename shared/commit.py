@@ -17,22 +17,15 @@ from typing import Any
 import msgpack
 import structlog
 from redis.asyncio import Redis
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import OutOfMemoryError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from shared.backoff import equal_jitter
 from shared.channel import Channel, ChannelScript, PooledChannel
+from shared.errors import REDIS_UNAVAILABLE
 from shared.keys import Keys
 from shared.outcome import Outcome, Publish
 from shared.runrecord import Op, run_record_op
 
 log = structlog.get_logger("baton.commit")
-
-# Conditions to wait out rather than fail on: Redis away or slow, or (``noeviction``) out of memory
-# and refusing writes that could grow it, such as heartbeats or creating a group.
-REDIS_UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, OutOfMemoryError, OSError)
-
 
 # Scripts that call functions defined in a library file, which is loaded in front of them.
 LUA_LIBRARIES = {"commit.lua": ("ledger.lua",), "budget.lua": ("ledger.lua",)}

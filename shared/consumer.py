@@ -21,9 +21,10 @@ from redis.exceptions import ResponseError
 
 from shared.backoff import equal_jitter
 from shared.channel import channel_for
-from shared.commit import REDIS_UNAVAILABLE, CommitSettings, Committer
+from shared.commit import CommitSettings, Committer
 from shared.config import BatonSettings
 from shared.delivery import Delivery, as_text
+from shared.errors import REDIS_UNAVAILABLE
 from shared.isolation import Isolation
 from shared.observe import Observer
 from shared.processor import Processor

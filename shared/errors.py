@@ -7,11 +7,19 @@ The runtime decides what happens to an event from the *kind* of error a stage ra
 * :class:`PermanentError`: retrying cannot help; the event is dead-lettered at once.
 * :class:`ContractError`: the input (or an agent's output) breaks its typed contract; dead-lettered
   at once with the raw input, and never shown to an LLM.
+* :class:`GuardrailError`: a limit of the event was reached (budget, deadline, hops, loop); the
+  run ends now with what it has, as an escalation.
+* :data:`REDIS_UNAVAILABLE`: Redis is away, slow or (``noeviction``) refusing writes. Not the
+  event's fault: the runtime waits it out, and it costs no delivery.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import OutOfMemoryError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 
 class BatonError(Exception):
@@ -73,3 +81,15 @@ class ConfigError(BatonError):
     """Settings that cannot work together; raised at start-up, never per event."""
 
     reason = "config_error"
+
+
+class GuardrailError(BatonError):
+    """A limit was reached; the run must end now with what it has."""
+
+
+REDIS_UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, OutOfMemoryError, OSError)
+"""Conditions to wait out rather than fail on: Redis away or slow, or out of memory and refusing
+writes that could grow it, such as heartbeats or creating a group."""
+STAGE_REDIS_UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, OutOfMemoryError)
+"""The same, raised by a stage's own Redis calls (budget ledger, rate limits). No bare OSError or
+TimeoutError: an LLM call timing out is the event's failure and counts."""

@@ -24,7 +24,7 @@ from redis.asyncio import Redis
 from shared.channel import Channel
 from shared.commit import load_lua
 from shared.envelope import Fields
-from shared.errors import BatonError, PermanentError
+from shared.errors import GuardrailError, PermanentError
 from shared.keys import Keys
 from shared.scriptbatch import ScriptBatch
 
@@ -33,10 +33,6 @@ DEADLINE_EXCEEDED = "deadline_exceeded"
 MAX_HOPS = "max_hops"
 LOOP_DETECTED = "loop_detected"
 MICRO = 1_000_000
-
-
-class GuardrailError(BatonError):
-    """A limit was reached; the run must end now with what it has."""
 
 
 @dataclass(frozen=True)

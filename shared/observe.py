@@ -19,8 +19,8 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from shared import streamstats
-from shared.commit import REDIS_UNAVAILABLE
 from shared.delivery import Delivery
+from shared.errors import REDIS_UNAVAILABLE
 from shared.keys import Keys
 from shared.llm.client import Availability, LLMClient, LLMRequest, LLMResult, T
 from shared.logging import current_attempt, enter_attempt, leave_attempt

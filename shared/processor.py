@@ -15,17 +15,14 @@ from collections.abc import Awaitable, Callable
 
 import structlog
 from redis.asyncio import Redis
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import OutOfMemoryError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from shared.backoff import equal_jitter
-from shared.commit import REDIS_UNAVAILABLE, CommitStatus, Committer
+from shared.commit import CommitStatus, Committer
 from shared.config import BatonSettings
 from shared.deadletter import MAX_DELIVERIES, TRIMMED, dead_letter_outcome
 from shared.delivery import Delivery, as_text
 from shared.envelope import Envelope
-from shared.errors import ContractError, PermanentError
+from shared.errors import REDIS_UNAVAILABLE, STAGE_REDIS_UNAVAILABLE, ContractError, PermanentError
 from shared.logging import logs_at
 from shared.observe import Observer
 from shared.outcome import Outcome, evolve
@@ -35,10 +32,6 @@ from shared.stage import Stage
 from shared.submission import default_event_id
 
 log = structlog.get_logger("baton.consumer")
-
-# Redis errors a stage may raise that are about Redis, not the event (unlike REDIS_UNAVAILABLE, no
-# bare OSError/TimeoutError: an LLM call timing out is the event's failure and counts).
-STAGE_REDIS_UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, OutOfMemoryError)
 
 _COMMIT_NAMES = {status: status.name.lower() for status in CommitStatus}
 

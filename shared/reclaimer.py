@@ -22,10 +22,11 @@ import orjson
 import structlog
 from redis.asyncio import Redis
 
-from shared.commit import REDIS_UNAVAILABLE, load_lua
+from shared.commit import load_lua
 from shared.config import BatonSettings
 from shared.deadletter import TRIMMED, dead_letter_fields
 from shared.delivery import Delivery, as_text
+from shared.errors import REDIS_UNAVAILABLE
 from shared.keys import Keys
 
 log = structlog.get_logger("baton.reclaimer")

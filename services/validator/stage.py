@@ -19,10 +19,9 @@ from services.validator.settings import ValidatorSettings
 from shared.contracts import Contract
 from shared.delivery import Delivery
 from shared.envelope import Envelope, validation_errors
-from shared.errors import ContractError
+from shared.errors import ContractError, GuardrailError
 from shared.guardrails import (
     BudgetLedger,
-    GuardrailError,
     check_deadline,
     check_hops,
     check_loop,

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import structlog
 
-from shared.commit import REDIS_UNAVAILABLE
+from shared.errors import REDIS_UNAVAILABLE
 from shared.guardrails import (
     MICRO,
     Budget,

@@ -18,8 +18,8 @@ import orjson
 from redis.asyncio import Redis
 from redis.exceptions import OutOfMemoryError
 
-from shared.commit import REDIS_UNAVAILABLE
 from shared.delivery import as_text
+from shared.errors import REDIS_UNAVAILABLE
 from shared.keys import Keys
 
 # A mix that exercises both terminal outcomes of the offline rules: answers and escalations.

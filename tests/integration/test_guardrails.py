@@ -22,7 +22,8 @@ from shared.contracts import ResponderRequest, TriageRequest
 from shared.delivery import Delivery
 from shared.embedded import EmbeddedRedis
 from shared.envelope import Envelope
-from shared.guardrails import Budget, BudgetLedger, GuardrailError, fingerprint
+from shared.errors import GuardrailError
+from shared.guardrails import Budget, BudgetLedger, fingerprint
 from shared.keys import Keys
 from shared.runrecord import load_run
 from shared.service import StageFactory
