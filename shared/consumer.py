@@ -25,8 +25,8 @@ from shared.commit import CommitSettings, Committer
 from shared.config import BatonSettings
 from shared.delivery import Delivery, as_text
 from shared.errors import REDIS_UNAVAILABLE
+from shared.hooks import Hooks, NoHooks
 from shared.isolation import Isolation
-from shared.observe import Observer
 from shared.processor import Processor
 from shared.reclaimer import Reclaimer
 from shared.redis_client import ensure_group, socket_timeout_s
@@ -53,10 +53,10 @@ class Worker:
         stage: Stage,
         settings: BatonSettings,
         redis: Redis,
-        observer: Observer | None = None,
+        hooks: Hooks | None = None,
     ) -> None:
         self.stage = stage
-        self.observer = observer or Observer.disabled(stage.service)
+        self.hooks: Hooks = hooks or NoHooks()
         self.settings = settings
         self.keys = settings.keys
         self.group = stage.service
@@ -76,7 +76,7 @@ class Worker:
         )
         self.reclaimer = Reclaimer(self, redis)
         self.processor = Processor(
-            stage, settings, self.consumer, redis, self.observer, self.committer,
+            stage, settings, self.consumer, redis, self.hooks, self.committer,
             self.reclaimer, self._process,
         )  # fmt: skip
 

@@ -1,7 +1,8 @@
 """Observability around every stage attempt: a trace span, log context and metrics.
 
-The consumer runtime calls it; handlers never do. One :class:`Observer` per process, built at
-start-up from the settings and the standard ``OTEL_*`` variables.
+:class:`Observer` is the :class:`shared.hooks.Hooks` a service process runs with: the runtime
+calls it around each attempt and commit; handlers never do. One per process, built at start-up
+from the settings and the standard ``OTEL_*`` variables.
 """
 
 from __future__ import annotations

@@ -23,8 +23,8 @@ from shared.deadletter import MAX_DELIVERIES, TRIMMED, dead_letter_outcome
 from shared.delivery import Delivery, as_text
 from shared.envelope import Envelope
 from shared.errors import REDIS_UNAVAILABLE, STAGE_REDIS_UNAVAILABLE, ContractError, PermanentError
+from shared.hooks import Hooks
 from shared.logging import logs_at
-from shared.observe import Observer
 from shared.outcome import Outcome, evolve
 from shared.reclaimer import Reclaimer
 from shared.runrecord import mark_alone, note_failure
@@ -44,6 +44,7 @@ class Processor:
         reclaimer: the delivery count's source of truth (a retry takes its entry back through
             it) and the place the last error of an event is kept.
         process_again: how a redelivery is run (the worker's own path, isolation included).
+        hooks: what observes each attempt and commit (tracing, metrics, log context).
     """
 
     def __init__(
@@ -52,7 +53,7 @@ class Processor:
         settings: BatonSettings,
         consumer: str,
         redis: Redis,
-        observer: Observer,
+        hooks: Hooks,
         committer: Committer,
         reclaimer: Reclaimer,
         process_again: Callable[[Delivery], Awaitable[None]],
@@ -64,7 +65,7 @@ class Processor:
         self.stream = stage.stream
         self.consumer = consumer
         self._redis = redis
-        self.observer = observer
+        self.hooks = hooks
         self.committer = committer
         self.reclaimer = reclaimer
         self._process_again = process_again
@@ -97,7 +98,7 @@ class Processor:
     async def attempt(self, delivery: Delivery, *, capped: bool = True) -> None:
         """Run the stage on ``delivery`` and commit its outcome; on a failure, retry it or
         dead-letter it. ``capped``: dead-letter it outright once past ``max_deliveries``."""
-        with self.observer.attempt(self.stream, self.consumer, delivery):
+        with self.hooks.attempt(self.stream, self.consumer, delivery):
             await self._attempt_observed(delivery, capped=capped)
 
     async def _attempt_observed(self, delivery: Delivery, *, capped: bool) -> None:
@@ -149,7 +150,7 @@ class Processor:
     ) -> None:
         error = f"{type(exc).__name__}: {exc}"[:500]
         event_id = self._event_id(delivery, envelope)
-        self.observer.failed(getattr(exc, "reason", type(exc).__name__))
+        self.hooks.failed(getattr(exc, "reason", type(exc).__name__))
         if delivery.count >= self.settings.max_deliveries:
             detail = f"failed on all {delivery.count} deliveries; last error: {error}"
             outcome = self._dead_letter(delivery, started, MAX_DELIVERIES, detail, envelope)
@@ -205,12 +206,12 @@ class Processor:
             outcome.step, consumer=self.consumer, entry_id=delivery.entry_id,
             delivery=delivery.count,
         )  # fmt: skip
-        publishes = self.observer.stamp_publishes(outcome, delivery)
+        publishes = self.hooks.stamp_publishes(outcome, delivery)
         outcome = evolve(outcome, step=step, publishes=publishes)
         self.committing.add(delivery.entry_id)
         status = await self.committer.commit(delivery.entry_id, outcome)
         commit = _COMMIT_NAMES[status]
-        self.observer.committed(outcome, commit)
+        self.hooks.committed(outcome, commit)
         if self._log_outcomes:
             log.info(
                 "stage_outcome",
