@@ -232,6 +232,23 @@ async def audit(redis: Redis, keys: Keys, posted: Iterable[str]) -> AuditReport:
     return AuditReport(posted_ids, entries, groups, runs, steps)
 
 
+async def finished(redis: Redis, keys: Keys) -> int:
+    total = 0
+    for name in TERMINALS:
+        total += await redis.xlen(keys.stream(name))
+    return total
+
+
+async def progressed(redis: Redis, keys: Keys, by: int, timeout: float = 60.0) -> None:
+    """Wait until ``by`` more events have ended than now (the pipeline is really moving)."""
+    target = await finished(redis, keys) + by
+
+    async def moved() -> bool:
+        return await finished(redis, keys) >= target
+
+    await wait_for(moved, timeout=timeout, interval=0.1)
+
+
 async def settled(
     redis: Redis, keys: Keys, posted: Iterable[str], *, timeout: float = 120.0
 ) -> AuditReport:

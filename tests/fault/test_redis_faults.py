@@ -15,7 +15,7 @@ from redis.asyncio import Redis
 from services.pipeline import PIPELINE
 from shared.embedded import EmbeddedRedis
 from shared.keys import Keys
-from tests.audit import TERMINALS, publish_figures, settled
+from tests.audit import TERMINALS, progressed, publish_figures, settled
 from tests.fault.load import Producer
 from tests.fault.processes import Fleet, WorkerProcess
 from tests.helpers import wait_for
@@ -26,23 +26,6 @@ RATE_PER_S = 200
 # Log events with which a worker reports that Redis is away (and that it is waiting it out).
 OUTAGE_EVENTS = ("read_failed", "upkeep_failed", "commit_retry", "redis_unavailable",
                  "stage_waiting_for_redis")  # fmt: skip
-
-
-async def finished(redis: Redis, keys: Keys) -> int:
-    total = 0
-    for name in TERMINALS:
-        total += await redis.xlen(keys.stream(name))
-    return total
-
-
-async def progressed(redis: Redis, keys: Keys, by: int, timeout: float = 60.0) -> None:
-    """Wait until ``by`` more events have ended than now (the pipeline is really moving)."""
-    target = await finished(redis, keys) + by
-
-    async def moved() -> bool:
-        return await finished(redis, keys) >= target
-
-    await wait_for(moved, timeout=timeout, interval=0.1)
 
 
 def outage_reports(worker: WorkerProcess) -> int:

@@ -23,10 +23,9 @@ from shared.acl import AclUser
 from shared.embedded import free_port
 from shared.keys import Keys
 from shared.redis_client import connect
-from tests.audit import TERMINALS, publish_figures, settled
+from tests.audit import TERMINALS, progressed, publish_figures, settled
 from tests.fault.load import Producer
 from tests.fault.processes import Fleet
-from tests.helpers import wait_for
 from tests.integration.test_escalations_cli import baton
 from tests.shipped.server import ShippedRedis, baton_acl, put_back_default_off, server_version
 
@@ -112,20 +111,6 @@ async def test_script_writes_survive_a_crash_exactly_when_durability_says_so(
     assert ("NOPERM" in server.log()) is warned
 
 
-async def finished(redis: Redis, keys: Keys) -> int:
-    return sum([await redis.xlen(keys.stream(name)) for name in TERMINALS])
-
-
-async def progressed(redis: Redis, keys: Keys, by: int) -> None:
-    """Wait until ``by`` more events have ended than now: the pipeline is really moving."""
-    target = await finished(redis, keys) + by
-
-    async def moved() -> bool:
-        return await finished(redis, keys) >= target
-
-    await wait_for(moved, timeout=90, interval=0.1)
-
-
 @pytest.mark.fault
 @pytest.mark.timeout(300)
 async def test_shipped_configuration_loses_and_duplicates_nothing_across_crashes_and_a_restart(
@@ -142,7 +127,7 @@ async def test_shipped_configuration_loses_and_duplicates_nothing_across_crashes
     posting = asyncio.create_task(producer.post_until("shipped", stop, rate_per_s=RATE_PER_S))
     try:
         for fault in faults:
-            await progressed(auditor, keys, by=120)
+            await progressed(auditor, keys, by=120, timeout=90)
             seen = {n: await auditor.xlen(keys.stream(n)) for n in (*TERMINALS, "intake")}
             began = time.monotonic()
             server.kill() if fault == "kill" else server.stop()  # stop: SIGTERM, i.e. SHUTDOWN
@@ -152,7 +137,7 @@ async def test_shipped_configuration_loses_and_duplicates_nothing_across_crashes
             after = {n: await auditor.xlen(keys.stream(n)) for n in seen}
             lost = {n: (seen[n], after[n]) for n in seen if after[n] < seen[n]}
             assert not lost, f"after {fault}: entries lost (before, after): {lost}"
-        await progressed(auditor, keys, by=120)
+        await progressed(auditor, keys, by=120, timeout=90)
     finally:
         stop.set()
         await posting
