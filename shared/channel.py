@@ -64,6 +64,11 @@ class Channel(Protocol):
 
     async def execute(self, *args: Any, timeout_s: float | None = None) -> Any: ...
 
+    async def execute_all(self, commands: list[tuple[Any, ...]]) -> list[Any]:
+        """Send ``commands`` back to back on one connection (a MULTI ... EXEC stays whole) and
+        return their replies; the first error reply is raised once all have arrived."""
+        ...
+
     async def aclose(self) -> None: ...
 
 
@@ -187,6 +192,18 @@ class PipelinedChannel:
         limit = self._timeout_s if timeout_s is None else timeout_s
         return await replies.request(hiredis.pack_command(args), limit)
 
+    async def execute_all(self, commands: list[tuple[Any, ...]]) -> list[Any]:
+        replies = self._replies
+        if replies is None or replies.closed:
+            replies = await self._connect()
+        # No await between the writes: nothing else can come between them on the socket.
+        waiters = [replies.request(hiredis.pack_command(c), self._timeout_s) for c in commands]
+        results = await asyncio.gather(*waiters, return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+        return results
+
     async def aclose(self) -> None:
         if self._replies is not None:
             self._replies.close()
@@ -260,6 +277,31 @@ class PooledChannel:
             raise  # an error reply: the connection is in step
         except BaseException:
             await connection.disconnect()  # a reply may still be on its way: start afresh
+            raise
+        finally:
+            await self._pool.release(connection)
+
+    async def execute_all(self, commands: list[tuple[Any, ...]]) -> list[Any]:
+        connection = await self._pool.get_connection()  # type: ignore[no-untyped-call]
+        try:
+            await connection.send_packed_command(
+                b"".join(hiredis.pack_command(c) for c in commands)
+            )
+            results: list[Any] = []
+            error: exceptions.ResponseError | None = None
+            for _ in commands:
+                try:
+                    results.append(await connection.read_response())
+                except exceptions.ResponseError as exc:
+                    error = error or exc
+                    results.append(exc)
+            if error is not None:
+                raise error
+            return results
+        except exceptions.ResponseError:
+            raise
+        except BaseException:
+            await connection.disconnect()
             raise
         finally:
             await self._pool.release(connection)

@@ -49,19 +49,3 @@ def print_json(data: Any) -> None:
 def stream_key(config: BatonSettings, name: str) -> str:
     """Accept ``responses`` as well as ``baton:responses``."""
     return name if ":" in name else config.keys.stream(name)
-
-
-def decode_fields(fields: dict[bytes, bytes]) -> dict[str, Any]:
-    """Stream entry fields as text, with JSON fields parsed for display."""
-    out: dict[str, Any] = {}
-    for key, value in fields.items():
-        name = key.decode("utf-8", "replace")
-        text = value.decode("utf-8", "replace")
-        if name in ("envelope", "response", "packet", "errors"):
-            try:
-                out[name] = orjson.loads(value)
-                continue
-            except orjson.JSONDecodeError:
-                pass
-        out[name] = text
-    return out

@@ -17,6 +17,7 @@ from shared.cli import common
 from shared.config import BatonSettings
 from shared.errors import BatonError, ContractError
 from shared.inbox import Inbox, InboxEntry
+from shared.producer import decode_entry
 from shared.tracing import Tracing
 
 dlq_app = typer.Typer(help="Dead letters: failed events, with their reasons.", no_args_is_help=True)
@@ -84,7 +85,7 @@ def show(ident: Annotated[str, typer.Argument(help="stream entry id or event id"
         {
             **replay.describe(entry),
             "resolved": entry.resolved,
-            "fields": common.decode_fields(entry.fields),
+            "fields": decode_entry(entry.fields),
         }
     )
 

@@ -1,29 +1,25 @@
-"""``baton post``: put events on the intake stream, as any producer would."""
+"""``baton post``: put events on the entry stream, as any producer would (through
+:mod:`shared.producer`, the API users' own producers use)."""
 
 from __future__ import annotations
 
 import asyncio
 import sys
-import time
+from collections.abc import Iterator
+from contextlib import nullcontext
 from pathlib import Path
-from typing import Annotated, Any, cast
+from typing import Annotated, Any
 
-import orjson
 import typer
-from redis.asyncio import Redis
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn
 
 from services.pipeline import PIPELINE
 from shared.cli import common
 from shared.config import BatonSettings
-from shared.contracts import CustomerRequest
-from shared.delivery import as_text
 from shared.errors import BatonError
-from shared.outcome import TERMINAL_STATUSES
-from shared.submission import event_id_of
+from shared.producer import AsyncProducer, EventOutcome, Posted, PostError, payload_of
 
-Entries = list[tuple[bytes, dict[bytes, bytes]]]
-TERMINAL_STREAMS = {"responded": "responses", "escalated": "escalations",
-                    "dead_lettered": "dlq"}  # fmt: skip
+BATCH = 500
 
 
 def register(app: typer.Typer) -> None:
@@ -40,90 +36,145 @@ def post(
     event_id: Annotated[str | None, typer.Option(help="idempotency key")] = None,
     wait: Annotated[bool, typer.Option(help="wait for and print each outcome")] = False,
     timeout: Annotated[float, typer.Option(help="seconds to wait with --wait")] = 60.0,
+    from_line: Annotated[
+        int, typer.Option("--from-line", min=1, help="with --file: start at this line (resume)")
+    ] = 1,
+    ids_out: Annotated[
+        Path | None,
+        typer.Option("--ids-out", help="with --file: write 'line event_id entry_id' as posted"),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
 ) -> None:
-    """Post one request (TEXT) or a JSONL file of payloads; print the event ids."""
+    """Post one request (TEXT) or a JSONL file of payloads; print the event ids.
+
+    A file is posted in batches of 500 lines, each batch whole or not at all; if Redis fails,
+    the message names the line to resume from (--from-line).
+    """
     if (text is None) == (file is None):
         raise typer.BadParameter("give either TEXT or --file")
-    payloads = _payloads_from_file(file) if file else [
-        _payload(text or "", customer_id, channel, event_id)
-    ]  # fmt: skip
     config = common.settings()
-    results = common.run(_post_all(config, payloads, wait, timeout))
+    if file is None:
+        data: dict[str, Any] = {"text": text or "", "channel": channel}
+        data.update({k: v for k, v in (("customer_id", customer_id), ("event_id", event_id)) if v})
+        lines = [(1, payload_of(data))]  # a bad request fails here, with what is wrong
+    else:
+        lines = list(_lines(file, from_line))
+    echo_ids = not (as_json or wait or ids_out)
+    results = common.run(_post(config, lines, wait, timeout, ids_out, echo_ids=echo_ids))
     if as_json:
         common.print_json(results)
-    else:
+    elif wait:
         for result in results:
-            typer.echo(result["event_id"] if not wait else _describe(result))
-    if wait and any(r.get("status") not in TERMINAL_STATUSES for r in results):
+            typer.echo(_describe(result))
+    if wait and any(r.get("status") == "timeout" for r in results):
         sys.exit(1)
 
 
-def _payload(text: str, customer_id: str | None, channel: str, event_id: str | None) -> bytes:
-    data: dict[str, Any] = {"text": text, "channel": channel}
-    if customer_id:
-        data["customer_id"] = customer_id
-    if event_id:
-        data["event_id"] = event_id
-    CustomerRequest.model_validate(data)  # fail here, with a clear message, not in the pipeline
-    return orjson.dumps(data)
-
-
-def _payloads_from_file(path: Path) -> list[bytes]:
-    """Lines are posted as given (even invalid ones: the pipeline dead-letters those)."""
+def _lines(path: Path, first: int) -> Iterator[tuple[int, bytes]]:
+    """Numbered non-blank lines from ``first`` on, posted as given (even invalid ones: the
+    pipeline dead-letters those, with their reason)."""
     try:
-        lines = path.read_bytes().splitlines()
+        raw = path.read_bytes()
     except OSError as exc:
         raise BatonError(f"cannot read {path}: {exc.strerror}") from exc
-    return [line.strip() for line in lines if line.strip()]
+    for number, line in enumerate(raw.splitlines(), start=1):
+        if number >= first and line.strip():
+            yield number, line.strip()
 
 
-async def _post_all(
-    config: BatonSettings, payloads: list[bytes], wait: bool, timeout: float
+class _Report:
+    """Where each batch's ids go as soon as Redis has it (a file, stdout or nowhere), and the
+    progress bar."""
+
+    def __init__(self, numbers: list[int], ids_out: Path | None, echo_ids: bool) -> None:
+        self.numbers = numbers
+        self.echo_ids = echo_ids
+        self.sink = ids_out.open("w") if ids_out else None
+        self.progress = _progress(len(numbers), quiet=len(numbers) < 2)
+        self.posted: list[Posted] = []
+
+    def batch(self, batch: list[Posted]) -> None:
+        for number, item in zip(self.numbers[len(self.posted) :], batch, strict=False):
+            if self.sink is not None:
+                self.sink.write(f"{number}\t{item.event_id}\t{item.entry_id}\n")
+            elif self.echo_ids:
+                typer.echo(item.event_id)
+        self.posted.extend(batch)
+        if self.sink is not None:
+            self.sink.flush()
+        if self.progress is not None:
+            self.progress.update(self.progress.task_ids[0], completed=len(self.posted))
+
+    def close(self) -> None:
+        if self.sink is not None:
+            self.sink.close()
+
+
+async def _post(
+    config: BatonSettings,
+    lines: list[tuple[int, bytes]],
+    wait: bool,
+    timeout: float,
+    ids_out: Path | None = None,
+    *,
+    echo_ids: bool = False,
 ) -> list[dict[str, Any]]:
-    redis = common.client(config)
+    """Post ``lines`` (numbered payloads) and, with ``wait``, wait for where each ended."""
+    producer = AsyncProducer(
+        common.client(config),
+        prefix=config.prefix,
+        entry_stream=PIPELINE.entry_stream,
+        max_payload_bytes=config.max_payload_bytes,
+    )
+    report = _Report([n for n, _ in lines], ids_out, echo_ids)
     try:
-        posted = []
-        for payload in payloads:
-            fields = {b"payload": payload}
-            entry_id = as_text(await redis.xadd(config.keys.stream(PIPELINE.entry_stream), fields))  # type: ignore[arg-type]
-            event_id = event_id_of(fields, entry_id, config.max_payload_bytes)
-            posted.append({"event_id": event_id, "entry_id": entry_id})
+        with report.progress or nullcontext():
+            await producer.post_many((p for _, p in lines), batch=BATCH, on_batch=report.batch)
+        results = [{"event_id": p.event_id, "entry_id": p.entry_id} for p in report.posted]
         if wait:
-            await asyncio.gather(*(_await_outcome(redis, config, p, timeout) for p in posted))
-        return posted
+            outcomes = await asyncio.gather(*(producer.wait(p, timeout) for p in report.posted))
+            for result, outcome in zip(results, outcomes, strict=True):
+                result.update(_outcome_fields(outcome))
+        return results
+    except PostError as exc:
+        raise BatonError(_resume_message(exc, report.numbers, ids_out)) from exc
     finally:
-        await redis.aclose()
+        report.close()
+        await producer.aclose()
 
 
-async def _await_outcome(
-    redis: Redis, config: BatonSettings, posted: dict[str, Any], timeout: float
-) -> None:
-    deadline = time.monotonic() + timeout
-    run_key = config.keys.run(posted["event_id"])
-    while time.monotonic() < deadline:
-        raw = await redis.hget(run_key, "status")
-        status = as_text(raw) if raw is not None else None
-        if status in TERMINAL_STATUSES:
-            posted["status"] = status
-            posted["outcome"] = await _find_entry(redis, config, posted)
-            return
-        await asyncio.sleep(0.05)
-    posted["status"] = "timeout"
+async def post_and_wait(
+    config: BatonSettings, payloads: list[bytes], timeout: float
+) -> list[dict[str, Any]]:
+    """Post ``payloads`` and wait for each outcome (``baton up --demo``)."""
+    return await _post(config, list(enumerate(payloads, start=1)), True, timeout)
 
 
-async def _find_entry(
-    redis: Redis, config: BatonSettings, posted: dict[str, Any]
-) -> dict[str, Any] | None:
-    stream = config.keys.stream(TERMINAL_STREAMS[posted["status"]])
-    # Stream ids are server timestamps, so a new event's outcome comes after its posted entry;
-    # a duplicate post's outcome is older, so search the recent past too.
-    for start in (posted["entry_id"], "-"):
-        entries = cast(Entries, await redis.xrange(stream, min=start, count=10_000))
-        for _, fields in entries:
-            if fields.get(b"event_id", b"").decode() == posted["event_id"]:
-                return common.decode_fields(fields)
-    return None
+def _resume_message(exc: PostError, numbers: list[int], ids_out: Path | None) -> str:
+    where = f"; their ids are in {ids_out}" if ids_out else ""
+    if exc.posted >= len(numbers):
+        return f"{exc.detail}{where}"
+    resume = numbers[exc.posted]
+    return (
+        f"{exc.detail}. {exc.posted} lines were posted{where}; none from line {resume} on. "
+        f"Resume with: baton post --file ... --from-line {resume}"
+    )
+
+
+def _progress(total: int, *, quiet: bool) -> Progress | None:
+    """A progress bar on a terminal (stderr), none otherwise."""
+    if quiet or not sys.stderr.isatty():
+        return None
+    progress = Progress(
+        TextColumn("posting"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
+        transient=True,
+    )  # fmt: skip
+    progress.add_task("post", total=total)
+    return progress
+
+
+def _outcome_fields(outcome: EventOutcome) -> dict[str, Any]:
+    return {"status": outcome.status, "reason": outcome.reason, "outcome": outcome.entry}
 
 
 def _describe(result: dict[str, Any]) -> str:
@@ -133,5 +184,5 @@ def _describe(result: dict[str, Any]) -> str:
         response = outcome.get("response", {})
         category, reply = response.get("category"), response.get("reply")
         return f"{result['event_id']}  responded [{category}]\n{reply}"
-    reason = outcome.get("reason", "")
+    reason = result.get("reason") or ""
     return f"{result['event_id']}  {status} {reason}".rstrip()

@@ -9,6 +9,7 @@ import typer
 
 from shared.cli import common
 from shared.config import BatonSettings
+from shared.producer import decode_entry
 
 StreamReply = list[tuple[bytes, list[Any]]] | None
 
@@ -46,6 +47,6 @@ def _print(entries: list[Any]) -> str | None:
     last = None
     for entry_id, fields in entries:
         last = entry_id.decode()
-        line = {"id": last, **common.decode_fields(fields)}
+        line = {"id": last, **decode_entry(fields)}
         typer.echo(orjson.dumps(line).decode())
     return last

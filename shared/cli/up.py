@@ -16,7 +16,7 @@ from rich.console import Console
 from services.pipeline import PIPELINE
 from shared.cli import common
 from shared.cli.demo import demo_payloads, outcome_lines
-from shared.cli.post import _post_all
+from shared.cli.post import post_and_wait
 from shared.embedded import EmbeddedRedis
 
 LOG_DIR = common.STATE_DIR / "logs"
@@ -49,7 +49,7 @@ def up(
             config = config.model_copy(update={"redis_url": url})
             run_id = time.strftime("%H%M%S")
             payloads = demo_payloads(run_id)
-            results = common.run(_post_all(config, payloads, wait=True, timeout=60))
+            results = common.run(post_and_wait(config, payloads, timeout=60))
             for line in outcome_lines(results):
                 typer.echo(line)
         if not once:

@@ -226,3 +226,33 @@ def test_errors_name_fields_without_echoing_customer_text() -> None:
     error = payload_error(orjson.dumps({"text": "hi", "customer_id": 42, "x": "jane@example.com"}))
     assert "jane@example.com" not in orjson.dumps(error.errors).decode()
     assert "jane@example.com" not in error.detail
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {b"payload": b'{"text": "hi", "event_id": "ok-1"}'},
+        {b"payload": b'{"text": "a", "text": "b", "event_id": "dup-other"}'},
+        {b"payload": b'{"text": "hi", "event_id": "caf\xc3\xa9-1"}'},
+        {b"payload": b'{"meta": {"event_id": "nested"}, "text": "hi"}'},
+        {b"payload": b'{"text": "hi", "n": 123456789012345678901234567890, "event_id": "big-n"}'},
+        {b"payload": b'{"text": "hi"}'},
+        {b"payload": b'{"text": "", "event_id": "empty-1"}'},
+        {b"payload": b'{"text": "hi", "event_id": "bad id"}'},
+        {b"payload": b'{"text": "hi", "route": "x", "event_id": "extra-1"}'},
+        {b"payload": b'{"event_id": "dup", "event_id": "dup2"}'},
+        {b"payload": b'{"text": NaN, "event_id": "nan-1"}'},
+        {b"payload": b"\xff\xfe"},
+        {b"payload": b'{"text": "hi", "event_id": 7}'},
+        {b"payload": b'["event_id", "x"]'},
+        {b"payload": b'{"event_id": "big-1", "text": "' + b"x" * LIMIT + b'"}'},
+        {b"payload": b'{"text": "hi"}', b"event_id": b"beside-1"},
+        {b"other": b"x"},
+    ],
+)
+def test_event_id_of_agrees_with_what_intake_decodes(fields: Fields) -> None:
+    try:
+        expected = decode_submission(fields, ENTRY_ID, LIMIT).event_id
+    except ContractError as exc:
+        expected = exc.event_id or FALLBACK_ID
+    assert event_id_of(fields, ENTRY_ID, LIMIT) == expected
