@@ -93,6 +93,13 @@ def replay_outcome(plan: ReplayPlan) -> Outcome:
     )
 
 
+def identifies(entry: InboxEntry, ident: str) -> bool:
+    """True when ``ident`` names this dead letter: its own entry id, its event id, or the id of
+    the entry it was (what XADD returned to the producer)."""
+    original = as_text(entry.fields.get(b"entry_id", b""))
+    return ident in (entry.entry_id, entry.event_id, original)
+
+
 def matches(
     entry: InboxEntry,
     *,

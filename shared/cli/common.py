@@ -46,6 +46,12 @@ def print_json(data: Any) -> None:
     typer.echo(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode())
 
 
-def stream_key(config: BatonSettings, name: str) -> str:
-    """Accept ``responses`` as well as ``baton:responses``."""
-    return name if ":" in name else config.keys.stream(name)
+def stream_key(config: BatonSettings, name: str, known: tuple[str, ...]) -> str:
+    """The key of stream ``name`` (``responses`` or ``baton:responses``), one of ``known``;
+    anything else is a usage error."""
+    short = name.removeprefix(f"{config.prefix}:")
+    if short not in known:
+        raise typer.BadParameter(
+            f"unknown stream {name!r}; expected one of {', '.join(known)}", param_hint="STREAM"
+        )
+    return config.keys.stream(short)

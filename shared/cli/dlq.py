@@ -134,7 +134,7 @@ def purge(
     entries = [
         e
         for e in common.run(_entries(config, True))
-        if (not ids or e.entry_id in ids or e.event_id in ids)
+        if (not ids or any(replay.identifies(e, i) for i in ids))
         and replay.matches(e, stage=stage, reason=reason, since_s=since)
         and (not resolved or e.resolved)
     ]
@@ -162,7 +162,7 @@ async def _entries(config: BatonSettings, include_resolved: bool) -> list[InboxE
 
 def _one(entries: list[InboxEntry], ident: str) -> InboxEntry:
     for entry in entries:
-        if ident in (entry.entry_id, entry.event_id):
+        if replay.identifies(entry, ident):
             return entry
     raise BatonError(f"no dead letter {ident!r}")
 
@@ -178,7 +178,8 @@ async def _replay(
         chosen = [
             e
             for e in await inbox.open_entries()
-            if (not ids or e.entry_id in ids or e.event_id in ids) and replay.matches(e, **filters)
+            if (not ids or any(replay.identifies(e, i) for i in ids))
+            and replay.matches(e, **filters)
         ]
         for entry in chosen:
             report.append(await _replay_one(inbox, config, entry, dry_run, tracing))

@@ -7,6 +7,7 @@ from typing import Annotated, Any, cast
 import orjson
 import typer
 
+from services.pipeline import PIPELINE
 from shared.cli import common
 from shared.config import BatonSettings
 from shared.producer import decode_entry
@@ -27,7 +28,8 @@ def tail(
 ) -> None:
     """Print the last COUNT entries of STREAM as JSON lines."""
     config = common.settings()
-    common.run(_tail(config, common.stream_key(config, stream), count, follow))
+    key = common.stream_key(config, stream, PIPELINE.streams())
+    common.run(_tail(config, key, count, follow))
 
 
 async def _tail(config: BatonSettings, key: str, count: int, follow: bool) -> None:

@@ -103,6 +103,34 @@ async def test_too_large_payloads_are_reported_by_post_wait_and_replayed_under_t
         assert status in (b"responded", b"escalated"), (event_id, status)
 
 
+async def test_a_dead_letter_is_found_by_the_entry_id_its_producer_got_back(
+    redis_server: EmbeddedRedis, redis: Redis, prefix: str
+) -> None:
+    keys, url = Keys(prefix), redis_server.url
+    async with InProcessPipeline(url, prefix):
+        posted = await post(redis, keys, b'{"text": "cut off')
+
+        async def dead() -> bool:
+            return await redis.xlen(keys.dlq) == 1
+
+        await wait_for(dead)
+    code, out = await baton(url, prefix, "dlq", "show", posted)
+    assert code == 0, out
+    assert orjson.loads(out)["entry_id"] != posted  # shown: the dead letter, found by the input
+    code, out = await baton(url, prefix, "dlq", "show", "1-1")
+    assert (code, b"no dead letter '1-1'" in out) == (1, True)
+
+
+async def test_tail_of_an_unknown_stream_is_a_usage_error(
+    redis_server: EmbeddedRedis, prefix: str
+) -> None:
+    code, out = await baton(redis_server.url, prefix, "tail", "nosuchstream")
+    assert code == 2
+    assert b"unknown stream 'nosuchstream'" in out
+    code, _ = await baton(redis_server.url, prefix, "tail", f"{prefix}:responses", "-n", "1")
+    assert code == 0
+
+
 async def test_a_replayed_dead_letter_starts_a_new_trace_linked_to_the_failed_one(
     redis_server: EmbeddedRedis, redis: Redis, prefix: str
 ) -> None:
