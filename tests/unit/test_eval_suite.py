@@ -141,7 +141,7 @@ def test_a_missing_file_is_a_suite_error(tmp_path: Path) -> None:
 def test_the_committed_offline_baseline_was_made_from_the_committed_suite() -> None:
     baseline = json.loads((SCHEMA_FILE.parent / "baseline-offline.json").read_text())
     assert baseline["suite"]["sha256"] == load_suite(DEFAULT_SUITE).sha256, (
-        "default.toml changed: re-save the baseline (see README, Evaluating a change)"
+        "default.toml changed: re-save the baseline (see docs/evaluation.md)"
     )
     assert baseline["run"]["provider"] == "offline"
     assert baseline["suite"]["selected"] == []
