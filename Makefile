@@ -7,11 +7,11 @@ SERVICE ?= triage
 N ?= 2
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-fast lint fmt typecheck check up down scale replay bench eval lock
-.PHONY: clean
+.PHONY: help install run test test-container test-fast lint fmt typecheck check
+.PHONY: up down scale replay bench eval lock clean
 
 help: ## list the tasks
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
 install: $(VENV)/.installed ## create .venv with the `baton` command, dev tools and the bench extra
 
@@ -25,11 +25,14 @@ $(VENV)/.installed: pyproject.toml
 run: install ## run the pipeline on an embedded Redis, post demo events, show their outcomes
 	$(BATON) up --demo --once
 
-test: install ## run the whole test suite (starts its own throwaway Redis servers)
-	$(PY) -m pytest
+test: install ## run the whole test suite (starts its own throwaway Redis servers), but containers
+	$(PY) -m pytest -m "not container"
+
+test-container: install ## the container tier: own Docker engine, image, compose stack (root; ~6 min)
+	$(PY) -m pytest -m container tests/container
 
 test-fast: install ## the suite without the slow fault tests
-	$(PY) -m pytest -m "not fault"
+	$(PY) -m pytest -m "not fault and not container"
 
 lint: install ## ruff lint and format check
 	$(VENV)/bin/ruff check .
