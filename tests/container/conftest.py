@@ -27,13 +27,6 @@ class Built:
     timings: dict[str, float]
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    here = Path(__file__).parent
-    for item in items:
-        if here in Path(str(item.fspath)).parents:
-            item.add_marker(pytest.mark.container)
-
-
 @pytest.fixture(scope="session")
 def engine() -> Iterator[Engine]:
     reason = unavailable_reason()

@@ -29,7 +29,7 @@ from tests.container.stack import Stack
 from tests.fault.load import Producer
 from tests.helpers import wait_for
 
-pytestmark = pytest.mark.timeout(900)
+pytestmark = [pytest.mark.container, pytest.mark.timeout(900)]
 
 HEALTH_CPU = (
     "import resource, subprocess, sys\n"
