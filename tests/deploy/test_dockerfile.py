@@ -84,3 +84,11 @@ def test_copies_only_what_the_dockerignore_lets_through() -> None:
     }
     assert sources <= allowed
     assert all((ROOT / s).exists() for s in sources)
+
+
+def test_the_healthcheck_reads_the_heartbeat_file_the_worker_writes() -> None:
+    runtime = stages()[-1]
+    env = " ".join(line for line in runtime if line.startswith("ENV "))
+    assert "BATON_HEARTBEAT_FILE=/tmp/" in env  # /tmp: writable, an emptyDir on Kubernetes
+    (health,) = [line for line in runtime if line.startswith("HEALTHCHECK ")]
+    assert health.endswith('CMD ["python", "-m", "shared.health"]')
