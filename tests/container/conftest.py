@@ -55,4 +55,6 @@ def built(engine: Engine) -> Iterator[Built]:
         timings["project_image_cached_s"] = round(time.monotonic() - began, 1)
         yield Built(client, engine, timings)
     finally:
+        # The data root is kept for its cache; the images earlier runs left untagged are not.
+        client.images.prune(filters={"dangling": True})
         client.close()

@@ -110,6 +110,14 @@ def base_images(client: docker.DockerClient) -> dict[str, float]:
     }
 
 
+def redis_version(client: docker.DockerClient) -> str:
+    """major.minor of the Redis image's server (``baton acl --redis-version``)."""
+    out = client.containers.run(REDIS, ["redis-server", "--version"], remove=True)
+    match = re.search(rb"v=(\d+\.\d+)\.", out if isinstance(out, bytes) else b"")
+    assert match, out
+    return match.group(1).decode()
+
+
 def build_args() -> dict[str, str]:
     """deploy/Dockerfile's build arguments on this machine: the only thing the tier changes."""
     return {"PYTHON_IMAGE": PYTHON, "EXTRA_CA_CERTS": extra_ca_certificates()}

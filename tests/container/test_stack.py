@@ -24,7 +24,7 @@ from shared.keys import SERVICES, Keys
 from shared.redis_client import connect
 from tests.audit import TERMINALS, audit, publish_figures, settled
 from tests.container.conftest import Built
-from tests.container.images import PROJECT, REPO_ROOT, build_args
+from tests.container.images import PROJECT, REPO_ROOT, build_args, redis_version
 from tests.container.stack import Stack
 from tests.fault.load import Producer
 from tests.helpers import wait_for
@@ -122,7 +122,7 @@ async def test_the_compose_stack_survives_kills_and_a_redis_restart_losing_nothi
     code, _ = run_in_image(built, "python", "-c", "import matplotlib")
     assert code != 0, "bench-only matplotlib is in the image"
 
-    credentials = stack.write_users(redis_version="7.0")
+    credentials = stack.write_users(redis_version(built.client))
     keys = Keys("baton")
     stack.run("up", "-d", "--no-build")
     try:
