@@ -18,9 +18,10 @@ import pytest
 from docker.models.containers import Container
 from redis.asyncio import Redis
 
+from services.pipeline import PIPELINE
 from shared.delivery import as_text
 from shared.embedded import free_port
-from shared.keys import SERVICES, Keys
+from shared.keys import Keys
 from shared.redis_client import connect
 from tests.audit import TERMINALS, audit, publish_figures, settled
 from tests.container.conftest import Built
@@ -71,7 +72,7 @@ def seconds_until_unhealthy(container: Container) -> float:
 
 async def pending_of(redis: Redis, keys: Keys, container: Container) -> int:
     """Entries of the triage group delivered to ``container``'s consumer and not acknowledged."""
-    consumers = await redis.xinfo_consumers(keys.input_stream("triage"), "triage")
+    consumers = await redis.xinfo_consumers(keys.stream(PIPELINE.input_stream("triage")), "triage")
     host = str(container.id)[:12]
     return sum(int(c["pending"]) for c in consumers if as_text(c["name"]).startswith(host))
 
@@ -126,7 +127,7 @@ async def test_the_compose_stack_survives_kills_and_a_redis_restart_losing_nothi
     keys = Keys("baton")
     stack.run("up", "-d", "--no-build")
     try:
-        stack.wait_healthy({"redis": 1, **dict.fromkeys(SERVICES, 1)})
+        stack.wait_healthy({"redis": 1, **dict.fromkeys(PIPELINE.services, 1)})
         healthy_s = time.monotonic() - began
         auditor = connect(stack.url(credentials, "operator"))
         producer = Producer(connect(stack.url(credentials, "producer")), keys)
@@ -161,14 +162,15 @@ async def test_the_compose_stack_survives_kills_and_a_redis_restart_losing_nothi
             report = await settled(auditor, keys, producer.acknowledged, timeout=300)
             report.assert_ok()
 
-            stack.run("stop", *SERVICES, timeout_s=120)
-            stopped = [c for s in SERVICES for c in stack.containers(s) if c.id != triage[2].id]
+            stack.run("stop", *PIPELINE.services, timeout_s=120)
+            workers = [c for s in PIPELINE.services for c in stack.containers(s)]
+            stopped = [c for c in workers if c.id != triage[2].id]
             exits = {c.name: c.attrs["State"]["ExitCode"] for c in stopped}
             final = await audit(auditor, keys, producer.acknowledged)
         finally:
             await auditor.aclose()
             await producer.redis.aclose()
-        logs = [line for s in SERVICES for line in stack.logs(s)]
+        logs = [line for s in PIPELINE.services for line in stack.logs(s)]
     finally:
         stack.run("down", "--volumes", "--timeout", "30", timeout_s=180)
 

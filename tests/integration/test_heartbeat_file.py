@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from services.pipeline import PIPELINE
 from shared.embedded import EmbeddedRedis
 from shared.health import heartbeat_valid
-from shared.keys import SERVICES, Keys
+from shared.keys import Keys
 from shared.redis_client import connect
 from tests.helpers import InProcessPipeline, post, wait_for
 
@@ -36,7 +37,7 @@ async def test_an_unwritable_heartbeat_file_does_not_stop_the_worker(
 ) -> None:
     path = tmp_path / "missing-directory" / "heartbeat.json"
     keys = Keys(prefix)
-    per_service = {name: {"heartbeat_file": path} for name in SERVICES}
+    per_service = {name: {"heartbeat_file": path} for name in PIPELINE.services}
     async with InProcessPipeline(redis_server.url, prefix, per_service=per_service):
         redis = connect(redis_server.url)
         try:
