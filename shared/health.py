@@ -5,38 +5,42 @@ writes its heartbeat to Redis (:mod:`shared.reclaimer`): the file holds the mome
 that heartbeat is valid. ``python -m shared.health`` exits 0 while it is, and 1 when the file is
 stale, missing or unreadable: a worker whose event loop is stuck, or that cannot reach Redis, stops
 refreshing it. The check imports nothing of the application and connects nowhere, so it costs
-a Python start-up (~20 ms of CPU) where ``baton worker NAME --check`` costs about a second.
+little more than a Python start-up (~15 ms of CPU) where ``baton worker NAME --check`` costs
+about a second.
 
-This module is the check's whole program: standard library only, and it reads the one variable
-itself (building the settings object would import pydantic, most of the check's cost).
+This module is the check's whole program: it imports only ``os``, ``sys`` and ``time`` (not
+even json or pathlib, a third of its cost), and reads the one variable itself (building the
+settings object would import pydantic). The file is one line: ``<valid until, Unix time>
+<consumer>``.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
-from pathlib import Path
 
 HEARTBEAT_FILE_VARIABLE = "BATON_HEARTBEAT_FILE"
+StrPath = str | os.PathLike[str]
 
 
-def write_heartbeat(path: Path, consumer: str, ttl_s: float, now: float | None = None) -> None:
+def write_heartbeat(path: StrPath, consumer: str, ttl_s: float, now: float | None = None) -> None:
     """Record that ``consumer``'s heartbeat holds for ``ttl_s`` from ``now`` (atomically)."""
     now = time.time() if now is None else now
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps({"consumer": consumer, "valid_until": now + ttl_s}))
-    os.replace(tmp, path)
+    name = os.fspath(path)
+    tmp = os.path.join(os.path.dirname(name), f".{os.path.basename(name)}.tmp")
+    with open(tmp, "w") as out:
+        out.write(f"{now + ttl_s:.3f} {consumer}\n")
+    os.replace(tmp, name)
 
 
-def heartbeat_valid(path: Path, now: float | None = None) -> bool:
+def heartbeat_valid(path: StrPath, now: float | None = None) -> bool:
     """Whether the heartbeat recorded in ``path`` still holds at ``now``."""
     now = time.time() if now is None else now
     try:
-        record = json.loads(path.read_bytes())
-        return bool(float(record["valid_until"]) > now)
-    except (OSError, ValueError, KeyError, TypeError):
+        with open(path) as record:
+            return float(record.read().split(maxsplit=1)[0]) > now
+    except (OSError, ValueError, IndexError):
         return False
 
 
@@ -48,10 +52,9 @@ def main(argv: list[str] | None = None) -> int:
     if not name:
         print(f"usage: python -m shared.health FILE (or set {HEARTBEAT_FILE_VARIABLE})")
         return 2
-    path = Path(name)
-    if heartbeat_valid(path):
+    if heartbeat_valid(name):
         return 0
-    print(f"no valid heartbeat in {path}")
+    print(f"no valid heartbeat in {name}")
     return 1
 
 
