@@ -55,6 +55,8 @@ def built(engine: Engine) -> Iterator[Built]:
         timings["project_image_cached_s"] = round(time.monotonic() - began, 1)
         yield Built(client, engine, timings)
     finally:
-        # The data root is kept for its cache; the images earlier runs left untagged are not.
-        client.images.prune(filters={"dangling": True})
+        # The data root is kept for its cache; the project images earlier runs left untagged
+        # are not. Only those (by the image's label): the build stage's untagged layers hold
+        # the cached dependency layer.
+        client.images.prune(filters={"dangling": True, "label": images.PROJECT_LABEL})
         client.close()

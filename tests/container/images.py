@@ -29,6 +29,7 @@ DEBIAN = "baton-tier/debian:bookworm-minbase"
 PYTHON = "baton-tier/python:3.11-bookworm"
 REDIS = "baton-tier/redis:bookworm"
 PROJECT = "baton:container-tier"
+PROJECT_LABEL = "org.opencontainers.image.title=baton"  # deploy/Dockerfile's, on the image only
 
 # Like the official slim images: no documentation, manuals or translations in the images.
 DPKG_EXCLUDES = "".join(
