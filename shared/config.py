@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import socket
 import uuid
+from pathlib import Path
 from typing import Literal, Self, TypeVar
 
 from pydantic import (
@@ -88,6 +89,9 @@ class BatonSettings(BaseSettings):
     retry_cap_s: float = Field(default=10.0, gt=0)
     shutdown_grace_s: float = Field(default=20.0, ge=0, le=600)
     heartbeat_ttl_s: float = Field(default=15.0, gt=0, le=3600)
+    heartbeat_file: Path | None = Field(
+        default=None, description="rewritten with each heartbeat, for `python -m shared.health`"
+    )
     max_payload_bytes: int = Field(default=65_536, ge=256, le=16 * 1024 * 1024)
     run_retention_s: int = Field(default=7 * 24 * 3600, ge=60)
     dedupe_ttl_s: int = Field(default=7 * 24 * 3600, ge=60)

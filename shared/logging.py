@@ -15,6 +15,7 @@ import orjson
 import structlog
 
 from shared.config import BatonSettings, LogLevel
+from shared.otellog import quiet_exports
 
 # The ids of the stage attempt the running task works on (event, trace, delivery). One variable
 # set once per attempt: binding each key with structlog's contextvars cost more per entry than a
@@ -96,3 +97,4 @@ def configure_logging(
         cache_logger_on_first_use=True,
     )
     logging.basicConfig(level=max(level, logging.WARNING), stream=sys.stderr)
+    quiet_exports()

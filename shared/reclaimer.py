@@ -16,6 +16,7 @@ import contextlib
 import os
 import socket
 import time
+from pathlib import Path
 from typing import Protocol
 
 import orjson
@@ -27,6 +28,7 @@ from shared.config import BatonSettings
 from shared.deadletter import TRIMMED, dead_letter_fields
 from shared.delivery import Delivery, as_text
 from shared.errors import REDIS_UNAVAILABLE
+from shared.health import write_heartbeat
 from shared.keys import Keys
 
 log = structlog.get_logger("baton.reclaimer")
@@ -70,6 +72,7 @@ class Reclaimer:
         self._forget_consumer = redis.register_script(load_lua("forget_consumer.lua"))
         self._heartbeat_key = worker.keys.heartbeat(worker.group, worker.consumer)
         self._started_at = time.time()
+        self._heartbeat_file_failed = False
         self._running = True
         self._stopped = asyncio.Event()
 
@@ -101,7 +104,8 @@ class Reclaimer:
         self._stopped.set()
 
     async def beat(self) -> None:
-        """Write the heartbeat that ``baton worker NAME --check`` and ``baton status`` read."""
+        """Write the heartbeat that ``baton worker NAME --check`` and ``baton status`` read, and
+        the heartbeat file that ``python -m shared.health`` reads (if one is configured)."""
         info = {
             "consumer": self._worker.consumer,
             "pid": os.getpid(),
@@ -111,8 +115,22 @@ class Reclaimer:
         }
         ttl_ms = int(self._settings.heartbeat_ttl_s * 1000)
         await self._redis.set(self._heartbeat_key, orjson.dumps(info), px=ttl_ms)
+        if self._settings.heartbeat_file is not None:
+            self._write_heartbeat_file(self._settings.heartbeat_file)
+
+    def _write_heartbeat_file(self, path: Path) -> None:
+        """A file the worker cannot write (a read-only root) only fails the file's check: it
+        never stops the upkeep. Said once."""
+        try:
+            write_heartbeat(path, self._worker.consumer, self._settings.heartbeat_ttl_s)
+        except OSError as exc:
+            if not self._heartbeat_file_failed:
+                log.warning("heartbeat_file_unwritable", path=str(path), error=str(exc)[:200])
+            self._heartbeat_file_failed = True
 
     async def farewell(self) -> None:
+        if self._settings.heartbeat_file is not None:
+            self._settings.heartbeat_file.unlink(missing_ok=True)
         with contextlib.suppress(*REDIS_UNAVAILABLE):
             await self._redis.delete(self._heartbeat_key)
 

@@ -1,6 +1,7 @@
 """The PNG chart: LLM-bound events/s and latency against concurrency, and the offline runs.
 
-matplotlib is imported here only, with the Agg backend (no display needed).
+matplotlib is imported here only, with the Agg backend (no display needed). It is the optional
+extra ``bench`` (``pip install 'baton[bench]'``; ``make bench`` installs it), left out of the image.
 """
 
 from __future__ import annotations
@@ -9,8 +10,18 @@ from pathlib import Path
 from typing import Any
 
 
+class ChartUnavailableError(RuntimeError):
+    """matplotlib is not installed."""
+
+
 def save_chart(result: dict[str, Any], path: Path) -> Path:
-    import matplotlib
+    """Draw ``result`` into ``path``; :class:`ChartUnavailableError` without matplotlib."""
+    try:
+        import matplotlib
+    except ImportError as exc:
+        raise ChartUnavailableError(
+            "the bench chart needs matplotlib: pip install 'baton[bench]' (make bench installs it)"
+        ) from exc
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

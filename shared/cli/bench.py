@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 
 from shared import eventloop, heap
-from shared.bench.chart import save_chart
+from shared.bench.chart import ChartUnavailableError, save_chart
 from shared.bench.plan import AofMode, Bench, BenchConfig
 from shared.bench.report import finish, render, write_json
 from shared.cli import common
@@ -97,10 +97,13 @@ def run_bench(config: BenchConfig, console: Console) -> dict[str, Any]:
     console.print(f"baton bench: results and worker logs in {run_dir}/ (this takes a while)")
     result = finish(eventloop.run(Bench(config, run_dir).run()))
     json_path = write_json(result, run_dir / "bench.json")
-    chart_path = save_chart(result, run_dir / "bench.png")
+    try:
+        chart: Path | str = save_chart(result, run_dir / "bench.png")
+    except ChartUnavailableError as exc:
+        chart = f"none ({exc})"
     recorder = Console(record=True, width=150, file=io.StringIO())
     render(result, recorder)
     (run_dir / "table.txt").write_text(recorder.export_text())
     render(result, console)
-    console.print(f"JSON: {json_path}\nchart: {chart_path}")
+    console.print(f"JSON: {json_path}\nchart: {chart}")
     return result

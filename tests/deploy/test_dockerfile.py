@@ -30,7 +30,26 @@ def test_multi_stage_with_a_slim_python_311_base() -> None:
     assert "ARG PYTHON_IMAGE=python:3.11-slim-bookworm" in DOCKERFILE.read_text()
     assert build[0] == "FROM ${PYTHON_IMAGE} AS build"
     assert runtime[0] == "FROM ${PYTHON_IMAGE} AS runtime"
-    assert any("build-essential" in line for line in build)
+
+
+def test_builds_without_a_registry_or_a_compiler() -> None:
+    text = DOCKERFILE.read_text()
+    # A `# syntax=` line makes BuildKit fetch its frontend image from a registry.
+    assert not re.search(r"^#\s*syntax\s*=", text, re.MULTILINE | re.IGNORECASE)
+    build = " ".join(stages()[0])
+    for tool in ("build-essential", "gcc", "apt-get"):
+        assert tool not in build
+    assert "PIP_ONLY_BINARY=:all:" in build  # wheels only: a package without one fails the build
+
+
+def test_dependencies_come_from_the_lock_in_a_layer_before_the_code() -> None:
+    build = stages()[0]
+    lock = next(n for n, line in enumerate(build) if "requirements.txt /tmp/" in line)
+    install = next(n for n, line in enumerate(build) if "-r /tmp/requirements.txt" in line)
+    first_code = next(n for n, line in enumerate(build) if line.startswith("COPY shared"))
+    assert lock < install < first_code
+    assert "--no-deps" in build[install]  # exactly the lock,
+    assert "pip check" in build[install]  # and nothing missing from it
 
 
 def test_the_final_image_has_no_build_tools_and_runs_as_non_root() -> None:
@@ -65,3 +84,11 @@ def test_copies_only_what_the_dockerignore_lets_through() -> None:
     }
     assert sources <= allowed
     assert all((ROOT / s).exists() for s in sources)
+
+
+def test_the_healthcheck_reads_the_heartbeat_file_the_worker_writes() -> None:
+    runtime = stages()[-1]
+    env = " ".join(line for line in runtime if line.startswith("ENV "))
+    assert "BATON_HEARTBEAT_FILE=/tmp/" in env  # /tmp: writable, an emptyDir on Kubernetes
+    (health,) = [line for line in runtime if line.startswith("HEALTHCHECK ")]
+    assert health.endswith('CMD ["python", "-m", "shared.health"]')

@@ -65,10 +65,13 @@ def test_a_deployment_per_service(by_kind: dict[str, dict[str, Any]]) -> None:
         (container,) = pod["containers"]
         assert container["image"] == "baton"  # set by kustomization `images`
         assert container["args"] == ["worker", service]
-        check = ["baton", "worker", service, "--check"]
+        check = ["python", "-m", "shared.health"]  # reads the heartbeat file in the /tmp volume
         for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
             assert container[probe]["exec"]["command"] == check, (service, probe)
             assert container[probe]["timeoutSeconds"] >= 5
+        # The heartbeat file (BATON_HEARTBEAT_FILE, set by the image) must be writable there.
+        assert container["securityContext"]["readOnlyRootFilesystem"] is True
+        assert "/tmp" in {m["mountPath"] for m in container["volumeMounts"]}
         resources = container["resources"]
         assert {"cpu", "memory"} <= resources["requests"].keys()
         assert "memory" in resources["limits"]
