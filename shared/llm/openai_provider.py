@@ -27,7 +27,13 @@ import structlog
 from redis.asyncio import Redis
 
 from shared.config import BatonSettings
-from shared.errors import ConfigError, ContractError, PermanentError, RetryableError
+from shared.errors import (
+    ConfigError,
+    ContractError,
+    PermanentError,
+    RetryableError,
+    UnavailableError,
+)
 from shared.llm.breaker import CircuitBreaker
 from shared.llm.client import Availability, InvalidOutputError, LLMRequest, LLMResult, T, Usage
 from shared.llm.failures import Failure, classify
@@ -149,16 +155,22 @@ class OpenAIClient:
             failed += 1
             delay = self._policy.delay(failed - 1, outcome.retry_after)
             if failed >= self._policy.max_attempts or delay is None:
-                raise RetryableError(
-                    f"{request.agent}: LLM unavailable after {sent} attempts: {outcome.detail}",
-                    reason=LLM_UNAVAILABLE,
-                )
+                raise self._gave_up(request, sent, outcome)
             log.warning(
                 "llm.retry", agent=request.agent, model=request.model, attempt=sent,
                 cause=outcome.cause, status=outcome.status, retry_after=outcome.retry_after,
                 delay_s=round(delay, 3),
             )  # fmt: skip
             await asyncio.sleep(delay)
+
+    def _gave_up(self, request: LLMRequest[T], sent: int, last: Failure) -> RetryableError:
+        """The error for a call out of attempts: the provider's if its breaker has opened
+        meanwhile (an outage: :class:`UnavailableError`, which costs the event no delivery),
+        else the event's own (the breaker is closed: others' calls go through)."""
+        detail = f"{request.agent}: LLM unavailable after {sent} attempts: {last.detail}"
+        if last.outage and self._breaker.state != "closed":
+            return UnavailableError(detail, reason=LLM_UNAVAILABLE)
+        return RetryableError(detail, reason=LLM_UNAVAILABLE)
 
     async def _attempt(self, request: LLMRequest[T], mode: Mode) -> ChatReply | Failure:
         """One HTTP attempt under the breaker and the rate limit."""

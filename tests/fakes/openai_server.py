@@ -24,8 +24,10 @@ time) before it is answered. Test-only: it keeps request headers, the API key in
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import signal
+import socket
 import threading
 import time
 from http import HTTPStatus
@@ -207,6 +209,25 @@ class FakeHTTPServer(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], state: FakeState) -> None:
         super().__init__(address, Handler)
         self.state = state
+        self._open: set[socket.socket] = set()
+        self._open_lock = threading.Lock()
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        with self._open_lock:
+            self._open.add(request)
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            with self._open_lock:
+                self._open.discard(request)
+
+    def close_connections(self) -> None:
+        """Cut the kept-alive connections too, as a server that went down would."""
+        with self._open_lock:
+            sockets = list(self._open)
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
 
 class FakeOpenAI:
@@ -239,6 +260,7 @@ class FakeOpenAI:
         self.state.stopping.set()
         self._server.shutdown()
         self._server.server_close()
+        self._server.close_connections()
         if self._thread is not None:
             self._thread.join(timeout=5)
 
