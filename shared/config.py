@@ -61,8 +61,10 @@ class BatonSettings(BaseSettings):
     block_ms: int = Field(default=2000, ge=10, le=60_000, description="XREADGROUP BLOCK")
     max_deliveries: int = Field(default=5, ge=1, le=1000)
     llm_timeout_s: float = Field(default=30.0, gt=0, le=600)
-    llm_structured: Literal["auto", "json_schema", "json_object"] = Field(
-        default="auto", description="json_schema, json_object (JSON mode), or auto (fall back)"
+    llm_structured: Literal["auto", "json_schema", "json_object_schema", "json_object"] = Field(
+        default="auto",
+        description="json_schema, json_object_schema (llama.cpp), json_object (JSON mode), or "
+        "auto (negotiated per base URL and model; docs/llm-servers.md)",
     )
     llm_max_attempts: int = Field(default=4, ge=1, le=20, description="HTTP attempts per LLM call")
     llm_backoff_base_s: float = Field(default=0.5, gt=0, le=60)

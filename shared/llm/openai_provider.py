@@ -22,6 +22,7 @@ attempt, HTTP status and the provider's error code.
 from __future__ import annotations
 
 import asyncio
+from typing import cast
 
 import structlog
 from redis.asyncio import Redis
@@ -43,6 +44,7 @@ from shared.llm.ratelimit import Limit, RateLimiter, Reservation
 from shared.llm.retry import RetryPolicy
 from shared.llm.structured import (
     LLM_ERROR,
+    MODES,
     Mode,
     messages,
     parse_reply,
@@ -76,7 +78,7 @@ class OpenAIClient:
         prices: PriceTable | None = None,
         timeout_s: float,
     ) -> None:
-        if structured not in ("auto", "json_schema", "json_object"):
+        if structured != "auto" and structured not in MODES:
             raise ConfigError(f"unknown structured output mode {structured!r}")
         self._transport = transport
         self._structured = structured
@@ -85,7 +87,8 @@ class OpenAIClient:
         self._limiter = limiter
         self._prices = prices or PriceTable()
         self._timeout_s = timeout_s
-        self._no_schema: set[str] = set()
+        self._modes: dict[str, Mode] = {}
+        """Per model (this client is one base URL's): the mode ``auto`` settled on."""
         self._unpriced: set[str] = set()
 
     @classmethod
@@ -139,7 +142,7 @@ class OpenAIClient:
 
     async def generate(self, request: LLMRequest[T]) -> LLMResult[T]:
         """Fill ``request.schema``; see :class:`~shared.llm.client.LLMClient` for the errors."""
-        mode = self._mode(request.model)
+        mode = self.structured_mode(request.model)
         sent = 0
         failed = 0
         while True:
@@ -214,24 +217,30 @@ class OpenAIClient:
             }
             return await self._transport.complete(body)
 
-    def _mode(self, model: str) -> Mode:
-        if self._structured == "json_object" or model in self._no_schema:
-            return "json_object"
-        return "json_schema"
+    def structured_mode(self, model: str) -> Mode:
+        """How ``model``'s replies are asked for now: the setting, or what ``auto`` settled on."""
+        if self._structured != "auto":
+            return cast(Mode, self._structured)
+        return self._modes.get(model, MODES[0])
 
     def _fall_back(self, request: LLMRequest[T], mode: Mode, failure: Failure) -> Mode:
-        """Switch ``request.model`` to JSON mode for good after a 400 rejecting json_schema."""
-        if self._structured != "auto" or mode == "json_object":
+        """The next weaker mode for ``request.model``, for good, after the server rejected
+        ``mode``'s response_format (remembered for this base URL and model)."""
+        settled = MODES.index(self.structured_mode(request.model))
+        weaker = max(MODES.index(mode) + 1, settled)
+        if self._structured != "auto" or weaker >= len(MODES):
             raise PermanentError(
                 f"{request.agent}: {failure.detail}: the server rejected response_format "
                 f"{mode}; set BATON_LLM_STRUCTURED to the mode it supports",
                 reason=LLM_ERROR,
             )
-        self._no_schema.add(request.model)
-        log.warning(
-            "llm.structured.fallback", model=request.model, status=failure.status, to="json_object"
-        )
-        return "json_object"
+        if weaker > settled:
+            self._modes[request.model] = MODES[weaker]
+            log.warning(
+                "llm.structured.fallback", model=request.model, status=failure.status,
+                rejected=mode, to=MODES[weaker],
+            )  # fmt: skip
+        return MODES[weaker]
 
     def _result(
         self, request: LLMRequest[T], completion: ChatReply, mode: Mode, sent: int

@@ -25,8 +25,8 @@ pytestmark = pytest.mark.fault
 EVENTS = 300
 PHASE_S = 20.0
 """Each of the three ways of being down lasts this long: a minute of outage in all."""
-OUTAGE = {"llm_breaker_failures": 5, "llm_breaker_cooldown_s": 2.0, "llm_timeout_s": 1.0,
-          "concurrency": 64, "max_deliveries": 3}  # fmt: skip
+OUTAGE: dict[str, Any] = {"llm_breaker_failures": 5, "llm_breaker_cooldown_s": 2.0,
+                          "llm_timeout_s": 1.0, "concurrency": 64, "max_deliveries": 3}  # fmt: skip
 MARK = re.compile(r"order O-(\d{4})")
 
 
