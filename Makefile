@@ -7,7 +7,7 @@ SERVICE ?= triage
 N ?= 2
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-fast lint fmt typecheck check up down scale replay bench eval clean
+.PHONY: help install run test test-fast test-realmodel realmodel-setup lint fmt typecheck check up down scale replay bench eval clean
 
 help: ## list the tasks
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -27,8 +27,14 @@ run: install ## run the pipeline on an embedded Redis, post demo events, show th
 test: install ## run the whole test suite (starts its own throwaway Redis servers)
 	$(PY) -m pytest
 
-test-fast: install ## the suite without the slow fault tests
-	$(PY) -m pytest -m "not fault"
+test-fast: install ## the suite without the slow fault tests and the real-model tier
+	$(PY) -m pytest -m "not fault and not realmodel"
+
+realmodel-setup: ## the real-model tier's server (.venv-llm/; built once, then from pip's cache) and model
+	$(PYTHON) tests/realmodel/provision.py
+
+test-realmodel: install realmodel-setup ## the real-model tier: a 0.5B model behind llama-cpp-python's server
+	$(PY) -m pytest -m realmodel tests/realmodel
 
 lint: install ## ruff lint and format check
 	$(VENV)/bin/ruff check .
@@ -69,4 +75,4 @@ replay: install ## replay dead letters: make replay ARGS="--reason llm_error --d
 	$(BATON) dlq replay $(or $(ARGS),--all --dry-run)
 
 clean: ## remove the virtual environment and local state
-	rm -rf $(VENV) .baton .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .venv-llm .baton .mypy_cache .ruff_cache .pytest_cache
