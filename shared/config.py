@@ -52,6 +52,22 @@ class BatonSettings(BaseSettings):
     llm: LLMProvider | None = Field(default=None, description="offline or openai; see llm_provider")
     openai_base_url: str | None = Field(default=None, validation_alias="OPENAI_BASE_URL")
     openai_api_key: SecretStr | None = Field(default=None, validation_alias="OPENAI_API_KEY")
+    openai_organization: str | None = Field(default=None, validation_alias="OPENAI_ORG_ID")
+    openai_project: str | None = Field(default=None, validation_alias="OPENAI_PROJECT_ID")
+    azure_openai_endpoint: str | None = Field(
+        default=None,
+        validation_alias="AZURE_OPENAI_ENDPOINT",
+        description="an Azure OpenAI resource (https://NAME.openai.azure.com): model names are "
+        "its deployments; the key is AZURE_OPENAI_API_KEY (or OPENAI_API_KEY)",
+    )
+    azure_openai_api_key: SecretStr | None = Field(
+        default=None, validation_alias="AZURE_OPENAI_API_KEY"
+    )
+    openai_api_version: str = Field(default="2024-10-21", validation_alias="OPENAI_API_VERSION")
+    llm_reasoning_models: str = Field(
+        default=r"^(o\d|gpt-5)",
+        description="models (regex on the name) sent max_completion_tokens and no temperature",
+    )
 
     consumer: str | None = Field(default=None, description="consumer name; default host-pid-rand")
     concurrency: int = Field(
@@ -131,7 +147,7 @@ class BatonSettings(BaseSettings):
         """``BATON_LLM`` if set; else ``openai`` when an OpenAI endpoint or key is configured."""
         if self.llm is not None:
             return self.llm
-        if self.openai_base_url or self.openai_api_key:
+        if self.openai_base_url or self.openai_api_key or self.azure_openai_endpoint:
             return "openai"
         return "offline"
 

@@ -12,8 +12,9 @@ of :meth:`OpenAIClient.generate` is, per HTTP attempt:
 4. failures are classified (:mod:`shared.llm.failures`): permanent ones raise at once, retryable
    ones are retried after backoff (:mod:`shared.llm.retry`).
 
-The HTTP exchange itself is :mod:`shared.llm.transport` (aiohttp, not the ``openai`` SDK: see
-there why).
+The HTTP exchange itself is :mod:`shared.llm.transport` (the ``openai`` SDK, one shared client
+per base URL on its aiohttp transport). Reasoning models (``BATON_LLM_REASONING_MODELS``, or a
+400 asking for it) get ``max_completion_tokens`` and no temperature.
 
 Prompts and reply text are never logged nor put into exceptions; log lines carry agent, model,
 attempt, HTTP status and the provider's error code.
@@ -22,6 +23,7 @@ attempt, HTTP status and the provider's error code.
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import cast
 
 import structlog
@@ -51,7 +53,7 @@ from shared.llm.structured import (
     response_format,
     system_prompt,
 )
-from shared.llm.transport import ChatReply, ChatTransport
+from shared.llm.transport import AzureTarget, ChatReply, ChatTransport
 
 log = structlog.get_logger("baton.llm")
 
@@ -77,6 +79,7 @@ class OpenAIClient:
         limiter: RateLimiter | None = None,
         prices: PriceTable | None = None,
         timeout_s: float,
+        reasoning_models: str = BatonSettings.model_fields["llm_reasoning_models"].default,
     ) -> None:
         if structured != "auto" and structured not in MODES:
             raise ConfigError(f"unknown structured output mode {structured!r}")
@@ -87,6 +90,9 @@ class OpenAIClient:
         self._limiter = limiter
         self._prices = prices or PriceTable()
         self._timeout_s = timeout_s
+        self._reasoning = re.compile(reasoning_models)
+        self._completion_tokens: set[str] = set()
+        """Models that take max_completion_tokens (matched by name, or learnt from a 400)."""
         self._modes: dict[str, Mode] = {}
         """Per model (this client is one base URL's): the mode ``auto`` settled on."""
         self._unpriced: set[str] = set()
@@ -98,10 +104,19 @@ class OpenAIClient:
         Raises:
             ConfigError: no key for the hosted API, or a rate limit configured without Redis.
         """
-        key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
-        if not key and not settings.openai_base_url:
+        secret = settings.azure_openai_api_key or settings.openai_api_key
+        key = secret.get_secret_value() if secret else None
+        azure = settings.azure_openai_endpoint
+        if not key and not settings.openai_base_url and not azure:
             raise ConfigError("BATON_LLM=openai needs OPENAI_API_KEY, or OPENAI_BASE_URL")
-        transport = ChatTransport(settings.openai_base_url, key or NO_KEY)
+        transport = ChatTransport(
+            settings.openai_base_url,
+            key or NO_KEY,
+            organization=settings.openai_organization,
+            project=settings.openai_project,
+            azure=AzureTarget(azure, settings.openai_api_version) if azure else None,
+            backstop_s=settings.llm_timeout_s + 5,
+        )
         breaker = CircuitBreaker(
             transport.name,
             failure_threshold=settings.llm_breaker_failures,
@@ -121,6 +136,7 @@ class OpenAIClient:
             limiter=limiter_from_settings(settings, redis),
             prices=PriceTable(settings.llm_prices),
             timeout_s=settings.llm_timeout_s,
+            reasoning_models=settings.llm_reasoning_models,
         )
 
     @property
@@ -152,6 +168,12 @@ class OpenAIClient:
                 return self._result(request, outcome, mode, sent)
             if outcome.kind == "schema_unsupported":
                 mode = self._fall_back(request, mode, outcome)
+                continue
+            if outcome.kind == "completion_tokens":
+                if request.model in self._completion_tokens:
+                    raise PermanentError(f"{request.agent}: {outcome.detail}", reason=LLM_ERROR)
+                self._completion_tokens.add(request.model)
+                log.warning("llm.max_completion_tokens", model=request.model)
                 continue
             if outcome.kind == "permanent":
                 raise PermanentError(f"{request.agent}: {outcome.detail}", reason=LLM_ERROR)
@@ -208,13 +230,18 @@ class OpenAIClient:
 
     async def _call(self, request: LLMRequest[T], mode: Mode) -> ChatReply:
         async with asyncio.timeout(self._timeout_s):
-            body = {
+            body: dict[str, object] = {
                 "model": request.model,
                 "messages": messages(request, mode),
                 "response_format": response_format(request.schema, mode),
-                "max_tokens": request.max_tokens,
-                "temperature": request.temperature,
             }
+            if self._reasoning.match(request.model) or request.model in self._completion_tokens:
+                # Reasoning models count their hidden reasoning in max_completion_tokens and
+                # accept no temperature but the default.
+                body["max_completion_tokens"] = request.max_tokens
+            else:
+                body["max_tokens"] = request.max_tokens
+                body["temperature"] = request.temperature
             return await self._transport.complete(body)
 
     def structured_mode(self, model: str) -> Mode:
