@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import re
 import signal
 import socket
 import threading
@@ -38,6 +39,8 @@ from typing import Any
 from tests.fakes.behaviours import Behaviour, Recorded, Script
 
 CHAT_PATH = "/v1/chat/completions"
+AZURE_CHAT = re.compile(r"/openai/deployments/[\w.-]+/chat/completions\?api-version=[\w.-]+")
+"""Azure OpenAI's path for a deployment (the request's model)."""
 UNSCRIPTED = 418
 
 
@@ -120,7 +123,7 @@ class Handler(BaseHTTPRequestHandler):
         except ValueError:
             self._json(HTTPStatus.BAD_REQUEST, {"error": {"message": "body is not JSON"}})
             return
-        if self.path == CHAT_PATH:
+        if self.path == CHAT_PATH or AZURE_CHAT.fullmatch(self.path):
             self._chat(body)
         elif self.path == "/_admin/script":
             self.server.state.load(Script.model_validate(body))

@@ -67,9 +67,11 @@ def guarded(client: LLMClient, redis: Redis, prefix: str, stage: str) -> Guarded
     )  # fmt: skip
 
 
-def triage_request(text: str = SECRET_TICKET) -> LLMRequest[TriageResult]:
+def triage_request(
+    text: str = SECRET_TICKET, model: str = "gpt-4o-mini"
+) -> LLMRequest[TriageResult]:
     return LLMRequest(
-        agent="triage", model="gpt-4o-mini", system="Classify the ticket.", user=text,
+        agent="triage", model=model, system="Classify the ticket.", user=text,
         schema=TriageResult, offline=lambda: TriageResult.model_validate(TRIAGE),
     )  # fmt: skip
 
