@@ -87,16 +87,18 @@ async def test_a_dozen_requests_with_default_settings_each_end_exactly_once(
         breakers = {name: client.state for name, client in clients.items()}
 
     where = await ended_in(redis, keys)
-    assert {case.id for case in cases} == set(where), "every request ended"
-    assert all(len(streams) == 1 for streams in where.values()), f"ended twice: {where}"
-    assert "dlq" not in Counter(s for streams in where.values() for s in streams), where
-    assert set(negotiated.values()) == {"json_object_schema"}, negotiated
-    assert set(breakers.values()) == {"closed"}, breakers
-
     figures = await pipeline_figures(redis, keys, [c.id for c in cases], where, latencies)
     figures["negotiated"] = negotiated
     FIGURES.parent.mkdir(parents=True, exist_ok=True)
     FIGURES.write_text(json.dumps(figures, indent=2) + "\n")
+    assert {case.id for case in cases} == set(where), "every request ended"
+    assert all(len(streams) == 1 for streams in where.values()), f"ended twice: {where}"
+    assert "dlq" not in Counter(s for streams in where.values() for s in streams), where
+    # The server answers json_schema with a 500: every agent that called it moved to json_object
+    # with the schema, which it enforces (an agent no event reached never had to ask).
+    assert negotiated["intake"] == negotiated["triage"] == "json_object_schema", negotiated
+    assert "json_object" not in negotiated.values(), negotiated
+    assert set(breakers.values()) == {"closed"}, breakers
     assert figures["contract_pass_rate"] >= 0.95, figures
 
 

@@ -1,0 +1,52 @@
+"""``baton eval`` on the real-model suite, as an operator runs it: the CLI in its own process,
+default settings, ``OPENAI_BASE_URL`` pointing at the real model.
+
+Quality thresholds for a 0.5B model are not the point: every case must reach an outcome (none
+lost, none dead-lettered) and the report must be complete. The report is saved to
+``.baton/realmodel/eval.json``; ``make eval-realmodel`` compares a run with the committed
+``shared/eval/suites/baseline-realmodel.json``, which sits beside the offline baseline.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from shared.embedded import EmbeddedRedis
+from tests.realmodel.conftest import ModelServer
+
+pytestmark = pytest.mark.realmodel
+
+ROOT = Path(__file__).resolve().parents[2]
+SUITE = ROOT / "shared" / "eval" / "suites" / "realmodel.toml"
+REPORT = ROOT / ".baton" / "realmodel" / "eval.json"
+
+
+def test_eval_on_the_real_model_suite_reaches_an_outcome_for_every_case(
+    redis_server: EmbeddedRedis, model_server: ModelServer
+) -> None:
+    REPORT.parent.mkdir(parents=True, exist_ok=True)
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("BATON_", "OPENAI_", "OTEL_"))
+    }
+    env |= {"OPENAI_BASE_URL": model_server.base_url, "REDIS_URL": redis_server.url}
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name("baton")), "eval", "--suite", str(SUITE),
+         "--concurrency", "1", "--timeout", "300", "--save", str(REPORT)],
+        env=env, cwd=ROOT, capture_output=True, text=True, timeout=1200, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    report = json.loads(REPORT.read_text())
+    outcome = report["outcome"]
+    assert outcome["cases"] == 12
+    assert outcome["lost"] == 0
+    assert outcome["dead_lettered"] == 0
+    assert outcome["routes"]["response"] + outcome["routes"]["escalation"] == 12
+    assert "llm.structured.fallback" in done.stdout + done.stderr, "negotiated json_object+schema"
