@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import httpx2
 import openai
@@ -25,7 +26,10 @@ import orjson
 from pydantic import BaseModel, ConfigDict, ValidationError
 from yarl import URL
 
+from shared.jsonbytes import compact_json
+
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
+JSON_CONTENT = {"Content-Type": "application/json"}
 ERROR_TEXT_LIMIT = 2000
 """Characters of an error reply kept for classification (never logged: it may echo the prompt)."""
 
@@ -166,9 +170,11 @@ class ChatTransport:
     async def complete(self, body: dict[str, Any]) -> ChatReply:
         """Send ``body``; the reply, or a :class:`ProviderError` (``TimeoutError`` on timeout)."""
         try:
+            # The body goes as bytes (orjson): the SDK's stdlib JSON encoding was ~20% of a call.
             response = await self._open().post(
-                "/chat/completions", cast_to=httpx2.Response, body=body
-            )
+                self._path(body), cast_to=httpx2.Response, content=compact_json(body),
+                options={"headers": JSON_CONTENT},
+            )  # fmt: skip
         except openai.APIConnectionError as exc:  # APITimeoutError included
             refused = _refused(exc)
             if refused is not None:  # the aiohttp transport reports a refusal as a timeout
@@ -184,6 +190,12 @@ class ChatTransport:
             return ChatReply.model_validate_json(response.content)
         except ValidationError:
             raise ProviderResponseError(response.status_code) from None
+
+    def _path(self, body: dict[str, Any]) -> str:
+        """Azure serves each model (deployment) at a path of its own."""
+        if self._azure is None:
+            return "/chat/completions"
+        return f"/deployments/{quote(str(body.get('model', '')), safe='')}/chat/completions"
 
     async def aclose(self) -> None:
         if self._client is not None:
