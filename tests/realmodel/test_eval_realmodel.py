@@ -3,8 +3,10 @@ default settings, ``OPENAI_BASE_URL`` pointing at the real model.
 
 Quality thresholds for a 0.5B model are not the point: every case must reach an outcome (none
 lost, none dead-lettered) and the report must be complete. The report is saved to
-``.baton/realmodel/eval.json``; ``make eval-realmodel`` compares a run with the committed
-``shared/eval/suites/baseline-realmodel.json``, which sits beside the offline baseline.
+``.baton/realmodel/eval.json``; the committed ``shared/eval/suites/baseline-realmodel.json`` (a
+copy of one, beside the offline baseline) is what a change to prompts or models is compared with:
+``baton eval --suite shared/eval/suites/realmodel.toml --baseline
+shared/eval/suites/baseline-realmodel.json`` with ``OPENAI_BASE_URL`` at the server.
 """
 
 from __future__ import annotations
@@ -49,4 +51,6 @@ def test_eval_on_the_real_model_suite_reaches_an_outcome_for_every_case(
     assert outcome["lost"] == 0
     assert outcome["dead_lettered"] == 0
     assert outcome["routes"]["response"] + outcome["routes"]["escalation"] == 12
-    assert "llm.structured.fallback" in done.stdout + done.stderr, "negotiated json_object+schema"
+    # The server answers json_schema with a 500: had negotiation failed, every event would have
+    # been dead-lettered as llm_error; every model reply kept its contract (the schema enforced).
+    assert outcome["contract_pass_rate"] >= 0.95
