@@ -22,7 +22,8 @@ import pytest
 from shared.embedded import EmbeddedRedis
 from tests.realmodel.conftest import ModelServer
 
-pytestmark = pytest.mark.realmodel
+# A 0.5B model on two CPU cores takes 10-60 s an event: far past the suite's default timeout.
+pytestmark = [pytest.mark.realmodel, pytest.mark.timeout(1800)]
 
 ROOT = Path(__file__).resolve().parents[2]
 SUITE = ROOT / "shared" / "eval" / "suites" / "realmodel.toml"

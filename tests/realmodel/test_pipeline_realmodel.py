@@ -32,7 +32,8 @@ from shared.stage import Stage
 from tests.helpers import InProcessPipeline, post, stream_entries, terminal_count, wait_for
 from tests.realmodel.conftest import ModelServer
 
-pytestmark = pytest.mark.realmodel
+# A 0.5B model on two CPU cores takes 10-60 s an event: far past the suite's default timeout.
+pytestmark = [pytest.mark.realmodel, pytest.mark.timeout(1800)]
 
 ROOT = Path(__file__).resolve().parents[2]
 SUITE = ROOT / "shared" / "eval" / "suites" / "realmodel.toml"
