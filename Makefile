@@ -7,8 +7,8 @@ SERVICE ?= triage
 N ?= 2
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-container test-fast lint fmt typecheck check
-.PHONY: up down scale replay bench eval lock clean
+.PHONY: help install run test test-container test-fast test-realmodel realmodel-setup
+.PHONY: lint fmt typecheck check up down scale replay bench eval lock clean
 
 help: ## list the tasks
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
@@ -31,8 +31,14 @@ test: install ## run the whole test suite (starts its own throwaway Redis server
 test-container: install ## the container tier: own Docker engine, image, compose stack (root; ~6 min)
 	$(PY) -m pytest -m container tests/container
 
-test-fast: install ## the suite without the slow fault tests
-	$(PY) -m pytest -m "not fault and not container"
+test-fast: install ## the suite without the slow fault tests, the real-model tier and containers
+	$(PY) -m pytest -m "not fault and not realmodel and not container"
+
+realmodel-setup: ## the real-model tier's server (.venv-llm/; built once, then from pip's cache) and model
+	$(PYTHON) tests/realmodel/provision.py
+
+test-realmodel: install realmodel-setup ## the real-model tier: a 0.5B model behind llama-cpp-python's server
+	$(PY) -m pytest -m realmodel tests/realmodel
 
 lint: install ## ruff lint and format check
 	$(VENV)/bin/ruff check .
@@ -92,4 +98,4 @@ replay: install ## replay dead letters: make replay ARGS="--reason llm_error --d
 	$(BATON) dlq replay $(or $(ARGS),--all --dry-run)
 
 clean: ## remove the virtual environment and local state
-	rm -rf $(VENV) .baton .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .venv-llm .baton .mypy_cache .ruff_cache .pytest_cache

@@ -53,6 +53,22 @@ class BatonSettings(BaseSettings):
     llm: LLMProvider | None = Field(default=None, description="offline or openai; see llm_provider")
     openai_base_url: str | None = Field(default=None, validation_alias="OPENAI_BASE_URL")
     openai_api_key: SecretStr | None = Field(default=None, validation_alias="OPENAI_API_KEY")
+    openai_organization: str | None = Field(default=None, validation_alias="OPENAI_ORG_ID")
+    openai_project: str | None = Field(default=None, validation_alias="OPENAI_PROJECT_ID")
+    azure_openai_endpoint: str | None = Field(
+        default=None,
+        validation_alias="AZURE_OPENAI_ENDPOINT",
+        description="an Azure OpenAI resource (https://NAME.openai.azure.com): model names are "
+        "its deployments; the key is AZURE_OPENAI_API_KEY (or OPENAI_API_KEY)",
+    )
+    azure_openai_api_key: SecretStr | None = Field(
+        default=None, validation_alias="AZURE_OPENAI_API_KEY"
+    )
+    openai_api_version: str = Field(default="2024-10-21", validation_alias="OPENAI_API_VERSION")
+    llm_reasoning_models: str = Field(
+        default=r"^(o\d|gpt-5)",
+        description="models (regex on the name) sent max_completion_tokens and no temperature",
+    )
 
     consumer: str | None = Field(default=None, description="consumer name; default host-pid-rand")
     concurrency: int = Field(
@@ -62,8 +78,10 @@ class BatonSettings(BaseSettings):
     block_ms: int = Field(default=2000, ge=10, le=60_000, description="XREADGROUP BLOCK")
     max_deliveries: int = Field(default=5, ge=1, le=1000)
     llm_timeout_s: float = Field(default=30.0, gt=0, le=600)
-    llm_structured: Literal["auto", "json_schema", "json_object"] = Field(
-        default="auto", description="json_schema, json_object (JSON mode), or auto (fall back)"
+    llm_structured: Literal["auto", "json_schema", "json_object_schema", "json_object"] = Field(
+        default="auto",
+        description="json_schema, json_object_schema (llama.cpp), json_object (JSON mode), or "
+        "auto (negotiated per base URL and model; docs/llm-servers.md)",
     )
     llm_max_attempts: int = Field(default=4, ge=1, le=20, description="HTTP attempts per LLM call")
     llm_backoff_base_s: float = Field(default=0.5, gt=0, le=60)
@@ -133,7 +151,7 @@ class BatonSettings(BaseSettings):
         """``BATON_LLM`` if set; else ``openai`` when an OpenAI endpoint or key is configured."""
         if self.llm is not None:
             return self.llm
-        if self.openai_base_url or self.openai_api_key:
+        if self.openai_base_url or self.openai_api_key or self.azure_openai_endpoint:
             return "openai"
         return "offline"
 

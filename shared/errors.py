@@ -4,6 +4,9 @@ The runtime decides what happens to an event from the *kind* of error a stage ra
 
 * :class:`RetryableError` (and any unexpected exception): the event is delivered again, with
   backoff, until ``max_deliveries`` is reached; then it is dead-lettered as ``max_deliveries``.
+* :class:`UnavailableError`: a dependency is down for every event (the LLM provider's breaker is
+  open): not the event's failure. The runtime waits until the stage is ready and runs the same
+  delivery again, at no cost to its ``max_deliveries``.
 * :class:`PermanentError`: retrying cannot help; the event is dead-lettered at once.
 * :class:`ContractError`: the input (or an agent's output) breaks its typed contract; dead-lettered
   at once with the raw input, and never shown to an LLM.
@@ -43,6 +46,14 @@ class RetryableError(BatonError):
     """A transient failure: the same input may succeed on a later delivery."""
 
     reason = "retryable"
+
+
+class UnavailableError(RetryableError):
+    """The stage's dependency is down for every event, not failing for this one: the LLM
+    provider's circuit breaker is open (or a call gave up while it was). The event waits for the
+    stage to be ready again and is not charged a delivery."""
+
+    reason = "unavailable"
 
 
 class PermanentError(BatonError):

@@ -1,8 +1,9 @@
 """Running a stage on one delivery, and making sure its outcome is committed, whatever happens.
 
 The stage's output, a contract or guardrail error (dead letter), a transient failure (retried
-with backoff up to ``max_deliveries``, then dead-lettered) or a Redis outage in the stage's own
-calls (waited out, costing no delivery): each ends in exactly one fenced commit, or in a
+with backoff up to ``max_deliveries``, then dead-lettered), or an outage that is not the event's
+(a Redis outage in the stage's own calls, an LLM provider whose breaker is open: waited out,
+costing no delivery): each ends in exactly one fenced commit, or in a
 redelivery of the entry. Handlers never acknowledge anything themselves.
 """
 
@@ -22,7 +23,13 @@ from shared.config import BatonSettings
 from shared.deadletter import MAX_DELIVERIES, TRIMMED, dead_letter_outcome
 from shared.delivery import Delivery, as_text
 from shared.envelope import Envelope
-from shared.errors import REDIS_UNAVAILABLE, STAGE_REDIS_UNAVAILABLE, ContractError, PermanentError
+from shared.errors import (
+    REDIS_UNAVAILABLE,
+    STAGE_REDIS_UNAVAILABLE,
+    ContractError,
+    PermanentError,
+    UnavailableError,
+)
 from shared.hooks import Hooks
 from shared.logging import logs_at
 from shared.outcome import Outcome, evolve
@@ -126,6 +133,17 @@ class Processor:
                             error=str(exc)[:200], retry_in_s=round(delay, 2))  # fmt: skip
                 waits += 1
                 await asyncio.sleep(delay)
+                continue
+            except UnavailableError as exc:
+                # The provider is down for every event (its breaker is open): not this event's
+                # failure. It stays pending here (kept alive, no delivery charged) and runs again
+                # once the stage is ready; if this worker dies meanwhile, a peer reclaims it.
+                self.hooks.failed(exc.reason)
+                log.warning("stage_waiting_for_provider", entry_id=delivery.entry_id,
+                            reason=exc.reason)  # fmt: skip
+                await self.stage.ready()
+                await asyncio.sleep(equal_jitter(waits, base=0.05, cap=1.0))
+                waits += 1
                 continue
             except Exception as exc:
                 await self._retry_or_give_up(delivery, started, envelope, exc)

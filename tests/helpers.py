@@ -69,8 +69,9 @@ class InProcessPipeline:
     """The four services as asyncio tasks in this process (the e2e tier uses real processes)."""
 
     def __init__(self, url: str, prefix: str, stages: dict[str, StageFactory] | None = None,
-                 *, per_service: dict[str, dict[str, Any]] | None = None,
+                 *, per_service: dict[str, dict[str, Any]] | None = None, fast: bool = True,
                  **overrides: Any) -> None:  # fmt: skip
+        self.fast = fast  # False: the services' default timings (a real model is slow)
         self.url = url
         self.prefix = prefix
         self.overrides = overrides
@@ -82,7 +83,12 @@ class InProcessPipeline:
     async def __aenter__(self) -> InProcessPipeline:
         for name in PIPELINE.services:
             values = {**self.overrides, **self.per_service.get(name, {})}
-            settings = settings_for(name, self.url, self.prefix, **values)
+            if self.fast:
+                settings = settings_for(name, self.url, self.prefix, **values)
+            else:
+                settings = services.load(name).SETTINGS(
+                    redis_url=self.url, prefix=self.prefix, **values
+                )
             build = self.stages.get(name) or services.load(name).build_stage
             self.tasks.append(asyncio.create_task(serve(build, settings, self.stop)))
         return self

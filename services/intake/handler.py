@@ -19,7 +19,7 @@ async def handle(request: CustomerRequest, ctx: AgentContext[IntakeSettings]) ->
         text = f"{rules.normalise(request.subject)}\n{text}"
     redacted = redact(text)
     # The model reads the very text that may be attacking it, so it cannot be the only judge:
-    # the deterministic screen runs too, and the higher score wins.
+    # the deterministic screen runs too (see rules.combined_risk).
     rule_risk, rule_signals = rules.screen_injection(redacted.text)
     notice, ticket = untrusted(redacted.text)
     user = prompts.SCREEN_USER.format(ticket=ticket)
@@ -44,7 +44,9 @@ async def handle(request: CustomerRequest, ctx: AgentContext[IntakeSettings]) ->
         customer_id=request.customer_id,
         channel=request.channel,
         pii=PiiCounts(email=redacted.email, phone=redacted.phone, card=redacted.card),
-        injection_risk=max(found.injection_risk, rule_risk),
+        injection_risk=rules.combined_risk(
+            found.injection_risk, rule_risk, ctx.settings.intake_model_risk_alone
+        ),
         injection_signals=signals,
         summary=redact(found.summary).text,
         key_facts=[redact(f).text for f in found.key_facts],

@@ -127,6 +127,19 @@ def screen_injection(text: str) -> tuple[float, list[str]]:
     return round(risk, 2), signals
 
 
+def combined_risk(model: float, rules: float, model_alone_max: float) -> float:
+    """The injection risk intake reports: the higher of the two scores when the deterministic
+    screen found a signal; the model's score capped at ``model_alone_max`` when it found none.
+
+    Neither judge is trusted alone the other way round: a model that obeys or misses an
+    injection cannot lower the screen's score, and a small model that scores an outage report or
+    a legal threat as an attack (seen at 1.0 and 0.9) cannot escalate it on its own.
+    """
+    if rules > 0:
+        return max(model, rules)
+    return min(model, model_alone_max)
+
+
 def summarise(text: str) -> str:
     first = re.split(r"(?<=[.!?])\s+|\n", text, maxsplit=1)[0]
     return first[:240]

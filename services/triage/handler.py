@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.triage import prompts, rules
+from services.triage import prompts, rules, safety
 from services.triage.settings import TriageSettings
 from shared.agent import AgentContext
 from shared.contracts import CATEGORIES, TriageRequest, TriageResult
@@ -34,4 +34,7 @@ async def handle(request: TriageRequest, ctx: AgentContext[TriageSettings]) -> T
             max_tokens=settings.triage_max_tokens,
         )
     )
-    return result.value
+    # The model may miss an emergency or a request for a person: the rules read the text too,
+    # and what they find can only make the result more cautious (see services.triage.safety).
+    found = safety.signals(request, settings.sensitive_categories)
+    return safety.combine(result.value, found, settings.sensitive_categories)

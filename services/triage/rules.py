@@ -52,6 +52,11 @@ def _hits(text: str) -> dict[Category, int]:
     return _CATEGORY_INDEX.counts(text.lower())
 
 
+def category_hits(text: str) -> dict[Category, int]:
+    """Per category, the distinct keywords of it that ``text`` contains."""
+    return _hits(text)
+
+
 def without_instructions(text: str) -> str:
     """The text minus the sentences that address the system ("set the priority to urgent",
     "ignore previous instructions"): what the customer says, not what they order us to decide."""

@@ -19,6 +19,8 @@ SUGGESTED_ACTIONS = {
     "repeated_clarification": "The agents struggled with this request; answer it manually.",
     "budget_exceeded": "The LLM budget ran out; finish the reply from the partial results.",
     "deadline_exceeded": "The event ran past its deadline; answer it manually now.",
+    "invalid_agent_output": "An agent's output kept failing its contract; answer it manually "
+    "from what the earlier stages found.",
 }
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from shared.config import BatonSettings
@@ -16,4 +18,9 @@ class ValidatorSettings(BatonSettings):
     )
     validator_injection_threshold: float = Field(
         default=0.8, ge=0, le=1, description="injection risk at which intake output is escalated"
+    )
+    validator_invalid_output: Literal["escalate", "dead_letter"] = Field(
+        default="escalate",
+        description="where an event goes once its agent's output has failed its contract "
+        "validator_max_clarifications + 1 times: a human (escalate) or the dead-letter stream",
     )

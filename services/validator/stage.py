@@ -3,8 +3,11 @@
 It knows no agent: the pipeline spec gives, for the agent that produced an output, its output
 contract, its domain checks and its routing rule, and the routes it may take. An output that passes
 its contract and the checks is routed on; one that fails goes back to its agent with the problems
-as feedback, at most ``validator_max_clarifications`` times, then to the dead-letter stream as
-``contract_violation``.
+as feedback, at most ``validator_max_clarifications`` times, then to a human: an escalation
+``invalid_agent_output`` carrying what the earlier stages produced
+(``validator_invalid_output=dead_letter`` sends it to the dead-letter stream as
+``contract_violation`` instead). A malformed handoff, one that no agent can be asked to redo, is
+dead-lettered: that is for an operator to repair.
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ from shared.outcome import Outcome, Publish, RunStatus, Step
 from shared.pipeline import ESCALATIONS, RESPONSES, AgentSpec, Pipeline
 from shared.pipeline.routing import Decision, Escalate, Forward, Respond, RouteContext
 
+INVALID_AGENT_OUTPUT = "invalid_agent_output"
+
 
 class ValidatorStage:
     service = "validator"
@@ -39,6 +44,7 @@ class ValidatorStage:
         self, settings: ValidatorSettings, ledger: BudgetLedger, pipeline: Pipeline
     ) -> None:
         self.settings = settings
+        self._escalates_invalid_output = settings.validator_invalid_output == "escalate"
         self.keys = settings.keys
         self.stream = settings.keys.handoffs
         self.ledger = ledger
@@ -80,7 +86,7 @@ class ValidatorStage:
                 errors = validation_errors(exc)
                 problems = [f"{e['loc']}: {e['msg']}" for e in errors][:10]
         if problems:
-            return self._reject(envelope, problems, errors, started)
+            return await self._reject(envelope, problems, errors, started)
         return await self._route(agent, envelope, result, started)
 
     def _guardrail_stop(self, envelope: Envelope) -> tuple[str, str] | None:
@@ -93,11 +99,20 @@ class ValidatorStage:
             return exc.reason, exc.detail
         return None
 
-    def _reject(
+    async def _reject(
         self, envelope: Envelope, problems: list[str], errors: list[dict[str, Any]], started: float
     ) -> Outcome:
         agent = envelope.stage
-        if envelope.input is None or envelope.attempt >= self.settings.validator_max_clarifications:
+        exhausted = envelope.attempt >= self.settings.validator_max_clarifications
+        if envelope.input is not None and exhausted and self._escalates_invalid_output:
+            detail = (
+                f"{agent} output rejected after {envelope.attempt + 1} attempt(s): "
+                + "; ".join(problems)
+            )[:1000]
+            return await self._escalate(
+                envelope, envelope.results, INVALID_AGENT_OUTPUT, started, detail, "rejected"
+            )
+        if envelope.input is None or exhausted:
             raise ContractError(
                 f"{agent} output rejected after {envelope.attempt + 1} attempt(s): "
                 + "; ".join(problems),
@@ -146,13 +161,14 @@ class ValidatorStage:
         reason: str,
         started: float,
         detail: str | None = None,
+        verdict: str | None = None,
     ) -> Outcome:
         spent = await self.ledger.spent(envelope.event_id)
         fields = escalation_fields(
             envelope, reason, results, spent=spent, detail=detail, summarise=self.pipeline.summarise
         )
         decision = {
-            "verdict": "accepted" if detail is None else "halted",
+            "verdict": verdict or ("accepted" if detail is None else "halted"),
             "checked": envelope.stage,
             "route": "escalations",
         }

@@ -17,6 +17,8 @@ from shared.eval.trajectory import Trajectory
 
 UNSPECIFIED = "(unspecified)"  # cases that name no category
 ROUTE_ORDER = ("response", "escalation", "dead_letter", "lost")
+INJECTION = "prompt_injection_suspected"
+"""Escalated as an injection although the case is none: a false alarm, counted on its own."""
 
 Sample = tuple[Trajectory, float | None]  # one ended event: its trajectory and latency
 PROCESS: dict[str, Callable[[Sample], float | None]] = {
@@ -57,6 +59,10 @@ def outcome(results: Sequence[CaseResult]) -> dict[str, Any]:
         "escalations": {"expected": len(expected), "got": len(escalated), "right": right},
         "contract_pass_rate": ratio(sum(r.trajectory.passed for r in results), judged),
         "contract_judged": judged,
+        "injection_false_alarms": sum(
+            r.decisions.reason == INJECTION and getattr(r.case.expect, "reason", None) != INJECTION
+            for r in results
+        ),
         "violations": sum(len(r.violations) for r in results),
         "must_contain_misses": sum(len(r.misses) for r in results),
         "dead_lettered": routes["dead_letter"],

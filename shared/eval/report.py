@@ -125,6 +125,7 @@ def _outcome_table(o: dict[str, Any]) -> Table:
         ("escalation precision", percent(o["escalation_precision"]), f"{esc['got']} escalated"),
         ("escalation recall", percent(o["escalation_recall"]), f"{esc['expected']} expected"),
         ("contract pass rate", percent(o["contract_pass_rate"]), f"{o['contract_judged']} outputs"),
+        ("injection false alarms", str(o.get("injection_false_alarms", "-")), "not injections"),
         ("forbidden-content violations", str(o["violations"]), ""),
         ("must-contain misses", str(o["must_contain_misses"]), ""),
         ("dead-lettered", str(o["dead_lettered"]), ""),

@@ -4,13 +4,14 @@ States:
 
 * ``closed``: calls go through; ``failure_threshold`` consecutive outage failures (timeouts,
   connection errors, 5xx, 408) open the breaker. Any answer from the server resets the count.
-* ``open``: calls fail fast with ``RetryableError(reason="circuit_open")`` for ``cooldown_s``.
+* ``open``: calls fail fast with ``UnavailableError(reason="circuit_open")`` for ``cooldown_s``.
 * ``half_open``: after the cool-down, exactly one call (the probe) goes through. Calls arriving
   while it is in flight wait for its verdict: success closes the breaker and they proceed, an
   outage failure opens it again for another cool-down and they fail fast.
 
-The consumer runtime should stop taking new events while :attr:`state` is ``open`` by awaiting
-:meth:`wait_until_available` before each read, instead of burning deliveries on fast failures.
+The consumer runtime stops taking new events while :attr:`state` is ``open`` by awaiting
+:meth:`wait_until_available` before each read, and an event whose call met the open breaker
+waits the same way (:class:`~shared.errors.UnavailableError` costs it no delivery).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from collections.abc import Callable
 
 import structlog
 
-from shared.errors import RetryableError
+from shared.errors import UnavailableError
 from shared.llm.client import Availability
 
 log = structlog.get_logger("baton.llm")
@@ -98,7 +99,7 @@ class CircuitBreaker:
         """A permit for one call.
 
         Raises:
-            RetryableError: reason ``circuit_open`` while the breaker is open (also when a
+            UnavailableError: reason ``circuit_open`` while the breaker is open (also when a
                 half-open probe fails while this call waits for its verdict).
         """
         while True:
@@ -106,7 +107,7 @@ class CircuitBreaker:
             if state == "closed":
                 return Permit(self, probe=False)
             if state == "open":
-                raise RetryableError(
+                raise UnavailableError(
                     f"circuit open for the LLM provider {self.name}; "
                     f"next probe in {self.retry_in_s:.1f}s",
                     reason=CIRCUIT_OPEN,

@@ -21,7 +21,7 @@ from shared.llm.transport import (
     ProviderStatusError,
 )
 
-Kind = Literal["retryable", "permanent", "schema_unsupported"]
+Kind = Literal["retryable", "permanent", "schema_unsupported", "completion_tokens"]
 
 RETRYABLE_STATUS = frozenset({408, 409, 429})
 """Besides every 5xx: the statuses the provider invites us to try again."""
@@ -29,7 +29,10 @@ RETRYABLE_STATUS = frozenset({408, 409, 429})
 OUTAGE_STATUS = frozenset({408})
 """Besides every 5xx, timeouts and connection errors: what the circuit breaker counts."""
 
-_SCHEMA_HINTS = ("response_format", "json_schema", "structured output")
+NOT_ABOUT_THE_REQUEST = frozenset({401, 403, 408, 429})
+"""Statuses whose body is not read as an answer about ``response_format``."""
+
+_SCHEMA_HINTS = ("response_format", "json_schema", "structured output", "'json_object'")
 _SAFE = re.compile(r"[^\w.:-]")
 
 
@@ -39,8 +42,9 @@ class Failure:
 
     Attributes:
         kind: ``retryable`` (try again after backoff), ``permanent`` (give up now) or
-            ``schema_unsupported`` (a 400 saying structured outputs are not supported: switch to
-            JSON mode when the structured mode is ``auto``).
+            ``schema_unsupported`` (an error whose body rejects ``response_format``, whatever
+            its status: try the next weaker mode when the structured mode is ``auto``) or
+            ``completion_tokens`` (a 400 asking for ``max_completion_tokens``: a reasoning model).
         cause: a short machine-readable cause: ``timeout``, ``connection``, ``http_429``, ...
         status: the HTTP status, when the server answered.
         retry_after: seconds the server asked us to wait (``retry-after-ms`` or ``retry-after``).
@@ -80,11 +84,16 @@ def _status_failure(exc: ProviderStatusError, now: datetime | None) -> Failure:
     detail = f"HTTP {status} from the LLM provider" + (f" ({code})" if code else "")
     cause = f"http_{status}"
     wait = parse_retry_after(exc.headers, now=now)
+    if status == 400 and "max_completion_tokens" in exc.text:
+        # A reasoning model: "Unsupported parameter: 'max_tokens' ... use max_completion_tokens".
+        return Failure("completion_tokens", cause, status, detail=detail)
+    if status not in NOT_ABOUT_THE_REQUEST and _mentions_schema(exc):
+        # A capability answer whatever the status: llama-cpp-python's server answers 500
+        # "Input should be 'text' or 'json_object'" to a json_schema response_format.
+        return Failure("schema_unsupported", cause, status, detail=detail)
     if status >= 500 or status in RETRYABLE_STATUS:
         outage = status >= 500 or status in OUTAGE_STATUS
         return Failure("retryable", cause, status, wait, outage, detail)
-    if status in (400, 422) and _mentions_schema(exc):
-        return Failure("schema_unsupported", cause, status, detail=detail)
     return Failure("permanent", cause, status, detail=detail)
 
 

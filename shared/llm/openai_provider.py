@@ -12,8 +12,9 @@ of :meth:`OpenAIClient.generate` is, per HTTP attempt:
 4. failures are classified (:mod:`shared.llm.failures`): permanent ones raise at once, retryable
    ones are retried after backoff (:mod:`shared.llm.retry`).
 
-The HTTP exchange itself is :mod:`shared.llm.transport` (aiohttp, not the ``openai`` SDK: see
-there why).
+The HTTP exchange itself is :mod:`shared.llm.transport` (the ``openai`` SDK, one shared client
+per base URL on its aiohttp transport). Reasoning models (``BATON_LLM_REASONING_MODELS``, or a
+400 asking for it) get ``max_completion_tokens`` and no temperature.
 
 Prompts and reply text are never logged nor put into exceptions; log lines carry agent, model,
 attempt, HTTP status and the provider's error code.
@@ -22,12 +23,20 @@ attempt, HTTP status and the provider's error code.
 from __future__ import annotations
 
 import asyncio
+import re
+from typing import cast
 
 import structlog
 from redis.asyncio import Redis
 
 from shared.config import BatonSettings
-from shared.errors import ConfigError, ContractError, PermanentError, RetryableError
+from shared.errors import (
+    ConfigError,
+    ContractError,
+    PermanentError,
+    RetryableError,
+    UnavailableError,
+)
 from shared.llm.breaker import CircuitBreaker
 from shared.llm.client import Availability, InvalidOutputError, LLMRequest, LLMResult, T, Usage
 from shared.llm.failures import Failure, classify
@@ -37,13 +46,14 @@ from shared.llm.ratelimit import Limit, RateLimiter, Reservation
 from shared.llm.retry import RetryPolicy
 from shared.llm.structured import (
     LLM_ERROR,
+    MODES,
     Mode,
     messages,
     parse_reply,
     response_format,
     system_prompt,
 )
-from shared.llm.transport import ChatReply, ChatTransport
+from shared.llm.transport import AzureTarget, ChatReply, ChatTransport
 
 log = structlog.get_logger("baton.llm")
 
@@ -69,8 +79,9 @@ class OpenAIClient:
         limiter: RateLimiter | None = None,
         prices: PriceTable | None = None,
         timeout_s: float,
+        reasoning_models: str = BatonSettings.model_fields["llm_reasoning_models"].default,
     ) -> None:
-        if structured not in ("auto", "json_schema", "json_object"):
+        if structured != "auto" and structured not in MODES:
             raise ConfigError(f"unknown structured output mode {structured!r}")
         self._transport = transport
         self._structured = structured
@@ -79,7 +90,11 @@ class OpenAIClient:
         self._limiter = limiter
         self._prices = prices or PriceTable()
         self._timeout_s = timeout_s
-        self._no_schema: set[str] = set()
+        self._reasoning = re.compile(reasoning_models)
+        self._completion_tokens: set[str] = set()
+        """Models that take max_completion_tokens (matched by name, or learnt from a 400)."""
+        self._modes: dict[str, Mode] = {}
+        """Per model (this client is one base URL's): the mode ``auto`` settled on."""
         self._unpriced: set[str] = set()
 
     @classmethod
@@ -89,10 +104,19 @@ class OpenAIClient:
         Raises:
             ConfigError: no key for the hosted API, or a rate limit configured without Redis.
         """
-        key = settings.openai_api_key.get_secret_value() if settings.openai_api_key else None
-        if not key and not settings.openai_base_url:
+        secret = settings.azure_openai_api_key or settings.openai_api_key
+        key = secret.get_secret_value() if secret else None
+        azure = settings.azure_openai_endpoint
+        if not key and not settings.openai_base_url and not azure:
             raise ConfigError("BATON_LLM=openai needs OPENAI_API_KEY, or OPENAI_BASE_URL")
-        transport = ChatTransport(settings.openai_base_url, key or NO_KEY)
+        transport = ChatTransport(
+            settings.openai_base_url,
+            key or NO_KEY,
+            organization=settings.openai_organization,
+            project=settings.openai_project,
+            azure=AzureTarget(azure, settings.openai_api_version) if azure else None,
+            backstop_s=settings.llm_timeout_s + 5,
+        )
         breaker = CircuitBreaker(
             transport.name,
             failure_threshold=settings.llm_breaker_failures,
@@ -112,6 +136,7 @@ class OpenAIClient:
             limiter=limiter_from_settings(settings, redis),
             prices=PriceTable(settings.llm_prices),
             timeout_s=settings.llm_timeout_s,
+            reasoning_models=settings.llm_reasoning_models,
         )
 
     @property
@@ -133,7 +158,7 @@ class OpenAIClient:
 
     async def generate(self, request: LLMRequest[T]) -> LLMResult[T]:
         """Fill ``request.schema``; see :class:`~shared.llm.client.LLMClient` for the errors."""
-        mode = self._mode(request.model)
+        mode = self.structured_mode(request.model)
         sent = 0
         failed = 0
         while True:
@@ -144,21 +169,33 @@ class OpenAIClient:
             if outcome.kind == "schema_unsupported":
                 mode = self._fall_back(request, mode, outcome)
                 continue
+            if outcome.kind == "completion_tokens":
+                if request.model in self._completion_tokens:
+                    raise PermanentError(f"{request.agent}: {outcome.detail}", reason=LLM_ERROR)
+                self._completion_tokens.add(request.model)
+                log.warning("llm.max_completion_tokens", model=request.model)
+                continue
             if outcome.kind == "permanent":
                 raise PermanentError(f"{request.agent}: {outcome.detail}", reason=LLM_ERROR)
             failed += 1
             delay = self._policy.delay(failed - 1, outcome.retry_after)
             if failed >= self._policy.max_attempts or delay is None:
-                raise RetryableError(
-                    f"{request.agent}: LLM unavailable after {sent} attempts: {outcome.detail}",
-                    reason=LLM_UNAVAILABLE,
-                )
+                raise self._gave_up(request, sent, outcome)
             log.warning(
                 "llm.retry", agent=request.agent, model=request.model, attempt=sent,
                 cause=outcome.cause, status=outcome.status, retry_after=outcome.retry_after,
                 delay_s=round(delay, 3),
             )  # fmt: skip
             await asyncio.sleep(delay)
+
+    def _gave_up(self, request: LLMRequest[T], sent: int, last: Failure) -> RetryableError:
+        """The error for a call out of attempts: the provider's if its breaker has opened
+        meanwhile (an outage: :class:`UnavailableError`, which costs the event no delivery),
+        else the event's own (the breaker is closed: others' calls go through)."""
+        detail = f"{request.agent}: LLM unavailable after {sent} attempts: {last.detail}"
+        if last.outage and self._breaker.state != "closed":
+            return UnavailableError(detail, reason=LLM_UNAVAILABLE)
+        return RetryableError(detail, reason=LLM_UNAVAILABLE)
 
     async def _attempt(self, request: LLMRequest[T], mode: Mode) -> ChatReply | Failure:
         """One HTTP attempt under the breaker and the rate limit."""
@@ -193,33 +230,44 @@ class OpenAIClient:
 
     async def _call(self, request: LLMRequest[T], mode: Mode) -> ChatReply:
         async with asyncio.timeout(self._timeout_s):
-            body = {
+            body: dict[str, object] = {
                 "model": request.model,
                 "messages": messages(request, mode),
                 "response_format": response_format(request.schema, mode),
-                "max_tokens": request.max_tokens,
-                "temperature": request.temperature,
             }
+            if self._reasoning.match(request.model) or request.model in self._completion_tokens:
+                # Reasoning models count their hidden reasoning in max_completion_tokens and
+                # accept no temperature but the default.
+                body["max_completion_tokens"] = request.max_tokens
+            else:
+                body["max_tokens"] = request.max_tokens
+                body["temperature"] = request.temperature
             return await self._transport.complete(body)
 
-    def _mode(self, model: str) -> Mode:
-        if self._structured == "json_object" or model in self._no_schema:
-            return "json_object"
-        return "json_schema"
+    def structured_mode(self, model: str) -> Mode:
+        """How ``model``'s replies are asked for now: the setting, or what ``auto`` settled on."""
+        if self._structured != "auto":
+            return cast(Mode, self._structured)
+        return self._modes.get(model, MODES[0])
 
     def _fall_back(self, request: LLMRequest[T], mode: Mode, failure: Failure) -> Mode:
-        """Switch ``request.model`` to JSON mode for good after a 400 rejecting json_schema."""
-        if self._structured != "auto" or mode == "json_object":
+        """The next weaker mode for ``request.model``, for good, after the server rejected
+        ``mode``'s response_format (remembered for this base URL and model)."""
+        settled = MODES.index(self.structured_mode(request.model))
+        weaker = max(MODES.index(mode) + 1, settled)
+        if self._structured != "auto" or weaker >= len(MODES):
             raise PermanentError(
                 f"{request.agent}: {failure.detail}: the server rejected response_format "
                 f"{mode}; set BATON_LLM_STRUCTURED to the mode it supports",
                 reason=LLM_ERROR,
             )
-        self._no_schema.add(request.model)
-        log.warning(
-            "llm.structured.fallback", model=request.model, status=failure.status, to="json_object"
-        )
-        return "json_object"
+        if weaker > settled:
+            self._modes[request.model] = MODES[weaker]
+            log.warning(
+                "llm.structured.fallback", model=request.model, status=failure.status,
+                rejected=mode, to=MODES[weaker],
+            )  # fmt: skip
+        return MODES[weaker]
 
     def _result(
         self, request: LLMRequest[T], completion: ChatReply, mode: Mode, sent: int

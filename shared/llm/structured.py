@@ -1,12 +1,15 @@
 """Structured output: how a pydantic contract is asked for, and how the reply is checked.
 
-Two modes, chosen by ``BATON_LLM_STRUCTURED``:
+Three modes, the first the strongest (``BATON_LLM_STRUCTURED`` picks one, or ``auto`` negotiates
+them per base URL and model, from the first down; see ``docs/llm-servers.md``):
 
 * ``json_schema``: the contract's JSON schema is sent as ``response_format`` with ``strict: true``,
-  so servers that support structured outputs (OpenAI, Azure, recent vLLM and Ollama) constrain
+  so servers that support structured outputs (OpenAI, Azure, vLLM, Ollama, LiteLLM) constrain
   decoding to it.
-* ``json_object``: JSON mode for servers without schema support; the schema goes into the system
-  prompt instead, and the reply is validated here.
+* ``json_object_schema``: ``{"type": "json_object", "schema": ...}``, which llama.cpp's servers
+  (``llama-server`` and llama-cpp-python's) turn into a grammar: decoding is constrained too.
+* ``json_object``: plain JSON mode; only the prompt can carry the contract, so it shows an example
+  of a valid answer (:mod:`shared.llm.example`), not the raw schema a small model copies back.
 
 Either way the reply is validated against the contract with pydantic: a reply that is not JSON,
 or breaks the schema, raises :class:`ContractError`; it is never accepted silently.
@@ -24,9 +27,12 @@ from pydantic import BaseModel, ValidationError
 from shared.envelope import validation_errors
 from shared.errors import ContractError, PermanentError
 from shared.llm.client import LLMRequest, T
+from shared.llm.example import example_answer
 from shared.llm.transport import ChatReply
 
-Mode = Literal["json_schema", "json_object"]
+Mode = Literal["json_schema", "json_object_schema", "json_object"]
+MODES: tuple[Mode, ...] = ("json_schema", "json_object_schema", "json_object")
+"""Strongest first: the order ``auto`` tries them in."""
 
 LLM_ERROR = "llm_error"
 
@@ -88,6 +94,8 @@ def _length_hint(least: object, most: object) -> str:
 def response_format(schema: type[BaseModel], mode: Mode) -> dict[str, Any]:
     if mode == "json_object":
         return {"type": "json_object"}
+    if mode == "json_object_schema":
+        return {"type": "json_object", "schema": strict_schema(schema)}
     return {
         "type": "json_schema",
         "json_schema": {
@@ -99,14 +107,22 @@ def response_format(schema: type[BaseModel], mode: Mode) -> dict[str, Any]:
 
 
 def system_prompt(request: LLMRequest[T], mode: Mode) -> str:
-    """The system prompt; in JSON mode it also carries the contract's schema."""
+    """The system prompt; in JSON mode it also shows what a valid answer looks like."""
     if mode == "json_schema":
         return request.system
-    schema = orjson.dumps(strict_schema(request.schema)).decode()
-    return (
-        f"{request.system}\n\nReply with one JSON object and nothing else. It must match this "
-        f"JSON schema (named {request.schema.__name__}):\n{schema}"
-    )
+    if mode == "json_object_schema":
+        return f"{request.system}\n\nReply with one JSON object and nothing else."
+    example = example_answer(request.schema)
+    if example is None:  # no instance could be built: the schema is all the prompt can show
+        shape = (
+            f"matching this JSON schema:\n{orjson.dumps(strict_schema(request.schema)).decode()}"
+        )
+    else:
+        shape = (
+            "with exactly these fields. This example only shows the shape; fill every field "
+            f"from the request:\n{example}"
+        )
+    return f"{request.system}\n\nReply with one JSON object and nothing else, {shape}"
 
 
 def messages(request: LLMRequest[T], mode: Mode) -> list[dict[str, str]]:

@@ -1,11 +1,14 @@
-"""One Chat Completions request to an OpenAI-compatible server, over aiohttp.
+"""One Chat Completions request to an OpenAI-compatible server, through the official ``openai`` SDK.
 
-Baton sends ``POST {base_url}/chat/completions`` with a bearer key and a JSON body, and reads only
-what it uses of the reply (choices, finish reason, refusal, usage, model), validated by pydantic.
-It does not go through the ``openai`` SDK: the SDK's request and response layers (option objects,
-an httpx request and response around the transport, recursive construction of the whole reply)
-cost 500-650 µs of CPU per call, four times the HTTP exchange itself, and at hundreds of calls
-in flight per worker that, not the network, bounded a worker's throughput.
+One :class:`openai.AsyncOpenAI` (or :class:`openai.AsyncAzureOpenAI`) per base URL, shared by
+every call of the worker, on the SDK's aiohttp transport (``openai[aiohttp]``): the SDK owns the
+endpoint, authentication, the organisation and project headers and Azure's deployment URLs. It is
+configured for throughput: no SDK retries (:mod:`shared.llm.retry` retries, under the breaker and
+the rate limit), no SDK timeout besides a backstop (the caller's ``asyncio.timeout`` bounds the
+call), and the reply is read as raw bytes into the small pydantic model below rather than the
+SDK's full ``ChatCompletion`` (what Baton reads: choices, finish reason, refusal, usage, model).
+The SDK's request path costs more CPU per call than a bare aiohttp POST did; README's benchmark
+section gives both figures.
 
 Failures come out as :class:`ProviderError` subclasses, which :mod:`shared.llm.failures`
 classifies; a timeout is the caller's (``asyncio.timeout``) and surfaces as ``TimeoutError``.
@@ -13,9 +16,12 @@ classifies; a timeout is the caller's (``asyncio.timeout``) and surfaces as ``Ti
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
-import aiohttp
+import httpx2
+import openai
 import orjson
 from pydantic import BaseModel, ConfigDict, ValidationError
 from yarl import URL
@@ -23,6 +29,7 @@ from yarl import URL
 from shared.jsonbytes import compact_json
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
+JSON_CONTENT = {"Content-Type": "application/json"}
 ERROR_TEXT_LIMIT = 2000
 """Characters of an error reply kept for classification (never logged: it may echo the prompt)."""
 
@@ -99,61 +106,110 @@ def _text_field(error: dict[str, Any], name: str) -> str | None:
     return str(value) if value is not None else None
 
 
-class ChatTransport:
-    """Sends Chat Completions requests to ``base_url`` over one pooled aiohttp session.
+@dataclass(frozen=True)
+class AzureTarget:
+    """An Azure OpenAI resource: ``endpoint`` (``https://NAME.openai.azure.com``) and the API
+    version; the model name of a request is its deployment."""
 
-    The session is opened on the first call (aiohttp sessions belong to a running event loop)
-    and kept: connections are reused across calls. The number of connections is not capped here;
-    the worker's ``BATON_CONCURRENCY`` bounds the calls in flight. Nor is a call's time: the
-    caller bounds it (``asyncio.timeout``), so a call carries one timer, not two.
+    endpoint: str
+    api_version: str
+
+
+class ChatTransport:
+    """Sends Chat Completions requests to ``base_url`` through one shared SDK client.
+
+    The client (and its aiohttp session) is opened on the first call, inside the running event
+    loop, and kept: connections are reused across calls. Args beyond the URL and key: the
+    ``OpenAI-Organization`` and ``OpenAI-Project`` headers, an Azure resource instead of a base
+    URL, and a backstop timeout (the caller's own is shorter).
     """
 
-    def __init__(self, base_url: str | None, api_key: str) -> None:
-        base = URL(base_url or DEFAULT_BASE_URL)
+    def __init__(
+        self,
+        base_url: str | None,
+        api_key: str,
+        *,
+        organization: str | None = None,
+        project: str | None = None,
+        azure: AzureTarget | None = None,
+        backstop_s: float = 600.0,
+    ) -> None:
+        base = URL(azure.endpoint if azure else (base_url or DEFAULT_BASE_URL))
         path = base.path.rstrip("/")
         self.url = base.with_path(path + "/chat/completions").with_query(base.query)
         port = f":{base.explicit_port}" if base.explicit_port else ""
         self.name = f"{base.scheme}://{base.host}{port}{path}"
         """The base URL without credentials or query, for logs and the breaker's name."""
-        self._headers = {
-            "Authorization": f"Bearer {api_key}",
-            "Content-Type": "application/json",
-            "Accept": "application/json",
-        }
-        self._session: aiohttp.ClientSession | None = None
+        self._base_url = str(base)
+        self._api_key = api_key
+        self._organization = organization
+        self._project = project
+        self._azure = azure
+        self._backstop_s = backstop_s
+        self._client: openai.AsyncOpenAI | None = None
 
-    def _open(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=0),
-                timeout=aiohttp.ClientTimeout(total=None),
-                raise_for_status=False,
-            )
-        return self._session
+    def _open(self) -> openai.AsyncOpenAI:
+        if self._client is None:
+            common: dict[str, Any] = {
+                "api_key": self._api_key,
+                "organization": self._organization,
+                "project": self._project,
+                "max_retries": 0,
+                "timeout": self._backstop_s,
+                "http_client": openai.DefaultAioHttpClient(timeout=self._backstop_s),
+            }
+            if self._azure is not None:
+                self._client = openai.AsyncAzureOpenAI(
+                    azure_endpoint=self._azure.endpoint, api_version=self._azure.api_version,
+                    **common,
+                )  # fmt: skip
+            else:
+                self._client = openai.AsyncOpenAI(base_url=self._base_url, **common)
+        return self._client
 
     async def complete(self, body: dict[str, Any]) -> ChatReply:
         """Send ``body``; the reply, or a :class:`ProviderError` (``TimeoutError`` on timeout)."""
         try:
-            async with self._open().post(
-                self.url, data=compact_json(body), headers=self._headers
-            ) as response:
-                status = response.status
-                raw = await response.read()
-                headers = (
-                    {} if status < 300 else {k.lower(): v for k, v in response.headers.items()}
-                )
-        except TimeoutError:
-            raise
-        except (aiohttp.ClientError, OSError) as exc:
-            raise ProviderConnectionError(type(exc).__name__) from exc
-        if status >= 300:
-            raise ProviderStatusError(status, headers, raw)
+            # The body goes as bytes (orjson): the SDK's stdlib JSON encoding was ~20% of a call.
+            response = await self._open().post(
+                self._path(body), cast_to=httpx2.Response, content=compact_json(body),
+                options={"headers": JSON_CONTENT},
+            )  # fmt: skip
+        except openai.APIConnectionError as exc:  # APITimeoutError included
+            refused = _refused(exc)
+            if refused is not None:  # the aiohttp transport reports a refusal as a timeout
+                raise ProviderConnectionError(type(refused).__name__) from exc
+            if isinstance(exc, openai.APITimeoutError):
+                raise TimeoutError("the LLM call timed out") from exc
+            raise ProviderConnectionError(type(exc.__cause__ or exc).__name__) from exc
+        except openai.APIStatusError as exc:
+            raw = exc.response.content
+            headers = {k.lower(): v for k, v in exc.response.headers.items()}
+            raise ProviderStatusError(exc.status_code, headers, raw) from None
         try:
-            return ChatReply.model_validate_json(raw)
+            return ChatReply.model_validate_json(response.content)
         except ValidationError:
-            raise ProviderResponseError(status) from None
+            raise ProviderResponseError(response.status_code) from None
+
+    def _path(self, body: dict[str, Any]) -> str:
+        """Azure serves each model (deployment) at a path of its own."""
+        if self._azure is None:
+            return "/chat/completions"
+        return f"/deployments/{quote(str(body.get('model', '')), safe='')}/chat/completions"
 
     async def aclose(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
+
+
+def _refused(exc: BaseException) -> OSError | None:
+    """The connection error (not a timeout) somewhere in ``exc``'s causes, if any."""
+    seen: BaseException | None = exc
+    for _ in range(8):
+        if seen is None:
+            return None
+        if isinstance(seen, OSError) and not isinstance(seen, TimeoutError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None

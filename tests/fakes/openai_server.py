@@ -24,8 +24,11 @@ time) before it is answered. Test-only: it keeps request headers, the API key in
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import re
 import signal
+import socket
 import threading
 import time
 from http import HTTPStatus
@@ -36,13 +39,16 @@ from typing import Any
 from tests.fakes.behaviours import Behaviour, Recorded, Script
 
 CHAT_PATH = "/v1/chat/completions"
+AZURE_CHAT = re.compile(r"/openai/deployments/[\w.-]+/chat/completions\?api-version=[\w.-]+")
+"""Azure OpenAI's path for a deployment (the request's model)."""
 UNSCRIPTED = 418
 
 
 class FakeState:
     """Queue, defaults and records, shared by the handler threads."""
 
-    def __init__(self, supports_json_schema: bool = True) -> None:
+    def __init__(self, supports_json_schema: bool = True, llama_cpp: bool = False) -> None:
+        self.llama_cpp = llama_cpp
         self.lock = threading.Lock()
         self.stopping = threading.Event()
         self.queue: list[Behaviour] = []
@@ -61,6 +67,22 @@ class FakeState:
                 self.defaults = list(script.defaults)
             if script.supports_json_schema is not None:
                 self.supports_json_schema = script.supports_json_schema
+
+    def rejects(self, response_format: Any) -> tuple[int, dict[str, Any]] | None:
+        """The error a server of this kind answers to ``response_format``, if it rejects it.
+
+        Without json_schema support: OpenAI-style servers answer 400 to json_schema, and to
+        json_object with a ``schema`` key; llama-cpp-python's server (``llama_cpp``) answers 500
+        to json_schema and enforces json_object's ``schema``.
+        """
+        kind = response_format.get("type") if isinstance(response_format, dict) else None
+        if self.supports_json_schema and not self.llama_cpp:
+            return None
+        if kind == "json_schema":
+            return (500, LLAMA_CPP_REJECTION) if self.llama_cpp else (400, UNSUPPORTED_SCHEMA)
+        if kind == "json_object" and "schema" in response_format and not self.llama_cpp:
+            return 400, UNSUPPORTED_SCHEMA_KEY
+        return None
 
     def take(self, model: str | None, schema_name: str | None) -> Behaviour | None:
         with self.lock:
@@ -101,7 +123,7 @@ class Handler(BaseHTTPRequestHandler):
         except ValueError:
             self._json(HTTPStatus.BAD_REQUEST, {"error": {"message": "body is not JSON"}})
             return
-        if self.path == CHAT_PATH:
+        if self.path == CHAT_PATH or AZURE_CHAT.fullmatch(self.path):
             self._chat(body)
         elif self.path == "/_admin/script":
             self.server.state.load(Script.model_validate(body))
@@ -123,9 +145,11 @@ class Handler(BaseHTTPRequestHandler):
         )
         with state.lock:
             state.records.append(record)
-        if record.response_format == "json_schema" and not state.supports_json_schema:
-            record.answer = "error:400"
-            self._json(HTTPStatus.BAD_REQUEST, {"error": UNSUPPORTED_SCHEMA})
+        rejection = state.rejects(record.body.get("response_format"))
+        if rejection is not None:
+            status, error = rejection
+            record.answer = f"error:{status}"
+            self._json(status, {"error": error})
             return
         behaviour = state.take(record.model, record.schema_name)
         if behaviour is None:
@@ -170,6 +194,24 @@ UNSUPPORTED_SCHEMA = {
 }
 
 
+UNSUPPORTED_SCHEMA_KEY = {
+    "message": "Additional properties are not allowed ('schema' was unexpected) - "
+    "'response_format'",
+    "type": "invalid_request_error",
+    "param": "response_format",
+    "code": None,
+}
+LLAMA_CPP_REJECTION = {
+    "message": "1 validation error:\n  {'type': 'literal_error', 'loc': ('body', "
+    "'response_format', 'type'), 'msg': \"Input should be 'text' or 'json_object'\", 'input': "
+    "'json_schema', 'ctx': {'expected': \"'text' or 'json_object'\"}}",
+    "type": "internal_server_error",
+    "param": None,
+    "code": None,
+}
+"""llama-cpp-python's server (0.3.x) to a json_schema response_format, word for word."""
+
+
 def completion(behaviour: Behaviour, record: Recorded) -> dict[str, Any]:
     """A Chat Completions response body for a ``reply`` behaviour."""
     content = behaviour.content
@@ -207,15 +249,35 @@ class FakeHTTPServer(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], state: FakeState) -> None:
         super().__init__(address, Handler)
         self.state = state
+        self._open: set[socket.socket] = set()
+        self._open_lock = threading.Lock()
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        with self._open_lock:
+            self._open.add(request)
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            with self._open_lock:
+                self._open.discard(request)
+
+    def close_connections(self) -> None:
+        """Cut the kept-alive connections too, as a server that went down would."""
+        with self._open_lock:
+            sockets = list(self._open)
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
 
 class FakeOpenAI:
     """The fake server in a background thread of this process."""
 
     def __init__(
-        self, host: str = "127.0.0.1", port: int = 0, *, supports_json_schema: bool = True
-    ) -> None:
-        self.state = FakeState(supports_json_schema)
+        self, host: str = "127.0.0.1", port: int = 0, *, supports_json_schema: bool = True,
+        llama_cpp: bool = False,
+    ) -> None:  # fmt: skip
+        self.state = FakeState(supports_json_schema, llama_cpp)
         self._server = FakeHTTPServer((host, port), self.state)
         self._thread: threading.Thread | None = None
 
@@ -239,6 +301,7 @@ class FakeOpenAI:
         self.state.stopping.set()
         self._server.shutdown()
         self._server.server_close()
+        self._server.close_connections()
         if self._thread is not None:
             self._thread.join(timeout=5)
 

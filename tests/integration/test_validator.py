@@ -179,38 +179,65 @@ async def test_responder_output_becomes_the_final_response(
     assert step["decision"]["route"] == "responses"
 
 
-async def test_contract_breaking_reply_is_retried_twice_then_dead_lettered(
-    redis_server: EmbeddedRedis, redis: Redis, prefix: str
+async def reject_three_times(
+    redis: Redis, service: Running, event_id: str, broken: dict[str, Any], ends_in: str
 ) -> None:
-    broken = {"reply": "", "language": "english", "follow_up_questions": []}
-    output = agent_output("e-val-6", "responder", broken, RESPONDER_REQUEST, AFTER_RESPONDER)
-    async with running(redis, redis_server.url, "validator", prefix) as service:
-        for attempt in (1, 2):
-            await xadd(redis, service.keys.handoffs, output.to_fields())
-            await wait_for_entries(redis, service.keys.stream("responder"), attempt)
-            retry = (await envelopes(redis, service.keys.stream("responder")))[-1]
-            assert (retry.event_id, retry.stage, retry.attempt) == ("e-val-6", "validator", attempt)
-            assert retry.payload == RESPONDER_REQUEST
-            assert retry.clarifications == attempt
-            assert [f.split(":")[0] for f in retry.feedback] == ["reply", "language"]
-            # The responder answers the retry, still breaking the contract.
-            output = retry.next("responder", broken, input=retry.payload, attempt=retry.attempt)
+    """The responder's output breaks its contract on the first try and both clarifications."""
+    output = agent_output(event_id, "responder", broken, RESPONDER_REQUEST, AFTER_RESPONDER)
+    for attempt in (1, 2):
         await xadd(redis, service.keys.handoffs, output.to_fields())
-        await wait_for_entries(redis, service.keys.dlq)
-        assert await pending(redis, service.stream, service.group) == 0
+        await wait_for_entries(redis, service.keys.stream("responder"), attempt)
+        retry = (await envelopes(redis, service.keys.stream("responder")))[-1]
+        assert (retry.event_id, retry.stage, retry.attempt) == (event_id, "validator", attempt)
+        assert retry.payload == RESPONDER_REQUEST
+        assert retry.clarifications == attempt
+        assert [f.split(":")[0] for f in retry.feedback] == ["reply", "language"]
+        # The responder answers the retry, still breaking the contract.
+        output = retry.next("responder", broken, input=retry.payload, attempt=retry.attempt)
+    await xadd(redis, service.keys.handoffs, output.to_fields())
+    await wait_for_entries(redis, ends_in)
+    assert await pending(redis, service.stream, service.group) == 0
     assert await redis.xlen(service.keys.stream("responder")) == 2
     assert await redis.xlen(service.keys.responses) == 0
+
+
+BROKEN_REPLY = {"reply": "", "language": "english", "follow_up_questions": []}
+
+
+async def test_reply_breaking_its_contract_three_times_goes_to_a_human_with_the_earlier_results(
+    redis_server: EmbeddedRedis, redis: Redis, prefix: str
+) -> None:
+    async with running(redis, redis_server.url, "validator", prefix) as service:
+        await reject_three_times(redis, service, "e-val-6", BROKEN_REPLY, service.keys.escalations)
+    assert await redis.xlen(service.keys.dlq) == 0
+    ((_, escalated),) = await entries(redis, service.keys.escalations)
+    assert escalated[b"reason"] == b"invalid_agent_output"
+    packet = orjson.loads(escalated[b"packet"])
+    assert packet["results"] == AFTER_RESPONDER, "the operator sees what intake and triage found"
+    assert "after 3 attempt(s)" in packet["detail"]
+    assert packet["suggested_action"].startswith("An agent's output kept failing")
+    record = await run_record(redis, service.keys, "e-val-6")
+    assert (record["status"], record["reason"]) == ("escalated", "invalid_agent_output")
+    assert [s["outcome"] for s in record["steps"]] == [
+        "clarification_requested", "clarification_requested", "escalated"
+    ]  # fmt: skip
+
+
+async def test_reply_breaking_its_contract_three_times_is_dead_lettered_when_configured(
+    redis_server: EmbeddedRedis, redis: Redis, prefix: str
+) -> None:
+    async with running(
+        redis, redis_server.url, "validator", prefix, validator_invalid_output="dead_letter"
+    ) as service:
+        await reject_three_times(redis, service, "e-val-6b", BROKEN_REPLY, service.keys.dlq)
     ((_, dead),) = await entries(redis, service.keys.dlq)
-    assert (dead[b"event_id"], dead[b"reason"]) == (b"e-val-6", b"contract_violation")
+    assert (dead[b"event_id"], dead[b"reason"]) == (b"e-val-6b", b"contract_violation")
     assert dead[b"stage"] == b"validator"
     assert b"after 3 attempt(s)" in dead[b"detail"]
     assert {e["loc"] for e in orjson.loads(dead[b"errors"])} == {"reply", "language"}
     assert Envelope.from_fields({b"envelope": dead[b"envelope"]}).attempt == 2
-    record = await run_record(redis, service.keys, "e-val-6")
+    record = await run_record(redis, service.keys, "e-val-6b")
     assert (record["status"], record["reason"]) == ("dead_lettered", "contract_violation")
-    assert [s["outcome"] for s in record["steps"]] == [
-        "clarification_requested", "clarification_requested", "dead_lettered"
-    ]  # fmt: skip
 
 
 async def test_reply_leaking_pii_goes_back_to_the_responder_with_feedback(

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from shared.errors import PermanentError, RetryableError
+from shared.errors import PermanentError, RetryableError, UnavailableError
 from shared.llm import Availability, LLMClient
 from shared.llm.breaker import CircuitBreaker
 from tests.fakes.behaviours import Behaviour
@@ -28,12 +28,14 @@ async def test_opens_fails_fast_then_half_open_probe_closes(
 ) -> None:
     client = make_client(**BREAKER)
     fake.script(Behaviour.fail(500, times=3))
-    for _ in range(3):
-        with pytest.raises(RetryableError):
+    for n in range(3):
+        with pytest.raises(RetryableError) as failed:
             await client.generate(triage_request())
+        # The third failure opened the breaker: that call's error is the provider's outage.
+        assert isinstance(failed.value, UnavailableError) == (n == 2)
     assert state(client) == "open"
 
-    with pytest.raises(RetryableError) as caught:
+    with pytest.raises(UnavailableError) as caught:  # the provider's failure, not the event's
         await client.generate(triage_request())
     assert caught.value.reason == "circuit_open"
     assert len(fake.requests) == 3, "an open breaker fails fast without calling the provider"

@@ -70,9 +70,10 @@ async def test_the_suite_runs_on_the_openai_provider_with_its_tokens_and_prices(
     assert report["run"]["provider"] == "openai"
     assert report["run"]["models"] == {"intake": "screen-mini", "triage": "triage-mini",
                                        "responder": "writer-large"}  # fmt: skip
-    assert report["failed"] == ["legal-threat"]  # the model missed the legal threat
-    assert report["outcome"]["routing_accuracy"] == 0.5
-    assert report["outcome"]["escalation_recall"] == 0.0
+    # The model called the legal threat billing; the deterministic signals caught it all the same.
+    assert report["failed"] == []
+    assert report["outcome"]["routing_accuracy"] == 1.0
+    assert report["outcome"]["escalation_recall"] == 1.0
     answered = next(c for c in report["cases"] if c["id"] == "billing-charged-twice")
     assert answered["passed"] is True
     process = answered["process"]
@@ -81,5 +82,7 @@ async def test_the_suite_runs_on_the_openai_provider_with_its_tokens_and_prices(
     expected_cost = (cost("screen-mini", "Screening") + cost("triage-mini", "TriageResult")
                      + cost("writer-large", "ResponderResult"))  # fmt: skip
     assert process["cost_usd"] == pytest.approx(expected_cost)
-    assert report["process"]["cost_usd"]["total"] == pytest.approx(2 * expected_cost)
-    assert len(fake.requests) == 6
+    # The legal threat goes to a specialist from triage: no reply is drafted for it.
+    escalated_cost = cost("screen-mini", "Screening") + cost("triage-mini", "TriageResult")
+    assert report["process"]["cost_usd"]["total"] == pytest.approx(expected_cost + escalated_cost)
+    assert len(fake.requests) == 5

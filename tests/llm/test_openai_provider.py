@@ -67,9 +67,11 @@ def guarded(client: LLMClient, redis: Redis, prefix: str, stage: str) -> Guarded
     )  # fmt: skip
 
 
-def triage_request(text: str = SECRET_TICKET) -> LLMRequest[TriageResult]:
+def triage_request(
+    text: str = SECRET_TICKET, model: str = "gpt-4o-mini"
+) -> LLMRequest[TriageResult]:
     return LLMRequest(
-        agent="triage", model="gpt-4o-mini", system="Classify the ticket.", user=text,
+        agent="triage", model=model, system="Classify the ticket.", user=text,
         schema=TriageResult, offline=lambda: TriageResult.model_validate(TRIAGE),
     )  # fmt: skip
 
@@ -216,11 +218,35 @@ async def test_auto_mode_falls_back_to_json_object_and_remembers() -> None:
         second = await client.generate(triage_request())
         await client.aclose()
     assert first.value == second.value == TriageResult.model_validate(TRIAGE)
-    formats = [r.response_format for r in fake.requests]
-    assert formats == ["json_schema", "json_object", "json_object"]
-    assert (first.attempts, second.attempts) == (2, 1)
-    system = fake.requests[1].message("system")
-    assert '"route"' in system, "JSON mode carries the schema in the system prompt"
+    formats = [(r.response_format, "schema" in r.body["response_format"]) for r in fake.requests]
+    assert formats == [
+        ("json_schema", False),
+        ("json_object", True),  # rejected too: the server knows no schema key
+        ("json_object", False),
+        ("json_object", False),
+    ]
+    assert (first.attempts, second.attempts) == (3, 1)
+    system = fake.requests[2].message("system")
+    assert '"route":"respond"' in system, "JSON mode shows an example of a valid answer"
+    assert "additionalProperties" not in system, "not the raw schema"
+
+
+async def test_llama_cpp_rejecting_json_schema_with_a_500_gets_json_object_with_the_schema() -> (
+    None
+):
+    with FakeOpenAI(llama_cpp=True) as fake:
+        client = build_llm_for(fake)  # default settings: auto
+        fake.script(Behaviour.reply(TRIAGE), Behaviour.reply(TRIAGE))
+        first = await client.generate(triage_request())
+        second = await client.generate(triage_request())
+        await client.aclose()
+    assert first.value == second.value
+    assert [r.answer for r in fake.requests] == ["error:500", "reply", "reply"]
+    enforced = fake.requests[1].body["response_format"]
+    assert enforced["type"] == "json_object"
+    assert enforced["schema"]["properties"]["route"]["enum"] == ["respond", "escalate", "clarify"]
+    assert fake.requests[2].body["response_format"] == enforced, "remembered per model"
+    assert client.state == "closed", "a capability answer is no outage"
 
 
 async def test_json_object_mode_setting(fake: FakeOpenAI, make_client: MakeClient) -> None:

@@ -317,7 +317,7 @@ async def test_reply_breaking_the_schema_is_sent_back_with_feedback_and_the_retr
     assert ledger["reserved_tokens"] == 0
 
 
-async def test_reply_breaking_the_schema_three_times_is_dead_lettered_as_contract_violation(
+async def test_reply_breaking_the_schema_three_times_goes_to_a_human_with_triage_s_findings(
     redis_server: EmbeddedRedis, redis: Redis, prefix: str, fake: FakeOpenAI
 ) -> None:
     keys = Keys(prefix)
@@ -327,13 +327,16 @@ async def test_reply_breaking_the_schema_three_times_is_dead_lettered_as_contrac
     async with pipeline(redis_server.url, prefix, fake):
         await post(redis, keys, {"text": TICKET, "event_id": "oa-3x"})
         await finish(redis, keys)
-    dead = await only_entry(redis, keys.dlq)
-    assert (dead["reason"], dead["stage"]) == (b"contract_violation", b"validator")
-    assert b"3 attempt" in dead["detail"]
+    escalated = await only_entry(redis, keys.escalations)
+    assert escalated["reason"] == b"invalid_agent_output"
+    packet = orjson.loads(escalated["packet"])
+    assert "3 attempt" in packet["detail"]
+    assert packet["classification"]["category"] == TRIAGE["category"]
     assert len(asked(fake, "ResponderResult")) == 3
     assert await redis.xlen(keys.responses) == 0
+    assert await redis.xlen(keys.dlq) == 0
     run = await run_of(redis, keys, "oa-3x")
-    assert (run["status"], run["reason"]) == ("dead_lettered", "contract_violation")
+    assert (run["status"], run["reason"]) == ("escalated", "invalid_agent_output")
     assert [s["attempt"] for s in run["steps"] if s["stage"] == "responder"] == [0, 1, 2]
 
 
@@ -551,7 +554,9 @@ async def test_model_leaking_the_system_prompt_every_time_never_reaches_the_cust
         await post(redis, keys, {"text": REVEAL, "event_id": "oa-leak-3"})
         await finish(redis, keys)
     assert await redis.xlen(keys.responses) == 0
-    dead = await only_entry(redis, keys.dlq)
-    assert (dead["reason"], dead["stage"]) == (b"contract_violation", b"validator")
-    assert b"reveals internal instructions" in dead["detail"]
+    escalated = await only_entry(redis, keys.escalations)
+    assert escalated["reason"] == b"invalid_agent_output"
+    packet = orjson.loads(escalated["packet"])
+    assert "reveals internal instructions" in packet["detail"]
+    assert packet["draft"] is None, "the leaking draft is not handed on"
     assert len(asked(fake, "ResponderResult")) == 3

@@ -98,6 +98,7 @@ def test_every_routing_reason_has_a_suggested_action() -> None:
         "repeated_clarification",
         "budget_exceeded",
         "deadline_exceeded",
+        "invalid_agent_output",
     }
 
 
