@@ -10,6 +10,8 @@ The runtime decides what happens to an event from the *kind* of error a stage ra
 * :class:`PermanentError`: retrying cannot help; the event is dead-lettered at once.
 * :class:`ContractError`: the input (or an agent's output) breaks its typed contract; dead-lettered
   at once with the raw input, and never shown to an LLM.
+* :class:`ProviderError`: an LLM call failed; classified (retryable, permanent, provider down)
+  by the LLM client before the runtime sees it.
 * :class:`GuardrailError`: a limit of the event was reached (budget, deadline, hops, loop); the
   run ends now with what it has, as an escalation.
 * :data:`REDIS_UNAVAILABLE`: Redis is away, slow or (``noeviction``) refusing writes. Not the
@@ -46,6 +48,14 @@ class RetryableError(BatonError):
     """A transient failure: the same input may succeed on a later delivery."""
 
     reason = "retryable"
+
+
+class ProviderError(BatonError):
+    """An LLM call failed before a usable reply came back (unreachable, an error status, an
+    unreadable body). :mod:`shared.llm.failures` decides whether it is retryable, permanent or a
+    sign that the provider is down. Messages never quote the provider."""
+
+    reason = "provider_error"
 
 
 class UnavailableError(RetryableError):

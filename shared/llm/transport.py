@@ -7,8 +7,8 @@ configured for throughput: no SDK retries (:mod:`shared.llm.retry` retries, unde
 the rate limit), no SDK timeout besides a backstop (the caller's ``asyncio.timeout`` bounds the
 call), and the reply is read as raw bytes into the small pydantic model below rather than the
 SDK's full ``ChatCompletion`` (what Baton reads: choices, finish reason, refusal, usage, model).
-The SDK's request path costs more CPU per call than a bare aiohttp POST did; README's benchmark
-section gives both figures.
+The SDK's request path costs more CPU per call than a bare aiohttp POST did; docs/performance.md
+gives both figures.
 
 Failures come out as :class:`ProviderError` subclasses, which :mod:`shared.llm.failures`
 classifies; a timeout is the caller's (``asyncio.timeout``) and surfaces as ``TimeoutError``.
@@ -26,6 +26,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, ValidationError
 from yarl import URL
 
+from shared.errors import ProviderError
 from shared.jsonbytes import compact_json
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
@@ -59,10 +60,6 @@ class ChatReply(_Reply):
     model: str | None = None
     choices: list[ReplyChoice] = []
     usage: ReplyUsage | None = None
-
-
-class ProviderError(Exception):
-    """A call failed before a usable reply came back. Messages never quote the provider."""
 
 
 class ProviderConnectionError(ProviderError):
