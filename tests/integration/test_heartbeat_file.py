@@ -15,7 +15,7 @@ from tests.helpers import InProcessPipeline, post, wait_for
 async def test_a_running_worker_keeps_its_heartbeat_file_valid_and_removes_it_on_stop(
     redis_server: EmbeddedRedis, prefix: str, tmp_path: Path
 ) -> None:
-    path = tmp_path / "triage-heartbeat.json"
+    path = tmp_path / "triage-heartbeat"
 
     async def valid() -> bool:
         return heartbeat_valid(path)
@@ -35,7 +35,7 @@ async def test_a_running_worker_keeps_its_heartbeat_file_valid_and_removes_it_on
 async def test_an_unwritable_heartbeat_file_does_not_stop_the_worker(
     redis_server: EmbeddedRedis, prefix: str, tmp_path: Path
 ) -> None:
-    path = tmp_path / "missing-directory" / "heartbeat.json"
+    path = tmp_path / "missing-directory" / "heartbeat"
     keys = Keys(prefix)
     per_service = {name: {"heartbeat_file": path} for name in PIPELINE.services}
     async with InProcessPipeline(redis_server.url, prefix, per_service=per_service):
