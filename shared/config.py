@@ -19,6 +19,7 @@ from pydantic import (
     NonNegativeFloat,
     NonNegativeInt,
     SecretStr,
+    ValidationError,
     model_validator,
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -175,5 +176,23 @@ def load_settings(cls: type[S], **overrides: object) -> S:
         return cls(**overrides)  # type: ignore[arg-type]
     except ConfigError:
         raise
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{_variable(cls, e['loc'])}: {e['msg']}"
+            for e in exc.errors(include_input=False, include_url=False)[:3]
+        )
+        raise ConfigError(f"invalid settings: {problems}") from exc
     except ValueError as exc:
         raise ConfigError(f"invalid settings: {exc}") from exc
+
+
+def _variable(cls: type[BatonSettings], loc: tuple[int | str, ...]) -> str:
+    """The environment variable a setting comes from (``BATON_CONCURRENCY``, ``REDIS_URL``)."""
+    name = str(loc[0]) if loc else ""
+    field = cls.model_fields.get(name)
+    alias = field.validation_alias if field else None
+    if isinstance(alias, str):
+        return alias
+    if isinstance(alias, AliasChoices) and isinstance(alias.choices[0], str):
+        return alias.choices[0]
+    return f"{cls.model_config.get('env_prefix', '')}{name}".upper()

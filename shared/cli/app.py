@@ -1,6 +1,7 @@
 """The ``baton`` command: one module per command group, each with a ``register(app)`` function.
 
-Exit codes: 0 ok, 1 failure, 2 usage error (typer's own for bad arguments).
+Exit codes: 0 ok, 1 failure, 2 usage or configuration error. ``--debug`` anywhere on the command
+line shows the traceback of a failure.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import sys
 
 import typer
 
-from shared.errors import BatonError
+from shared.cli.failure import explain, with_traceback
 
 COMMAND_MODULES = (
     "up",
@@ -39,11 +40,17 @@ for _name in COMMAND_MODULES:
 
 
 def main() -> None:
+    """Run the command; a failure it did not handle becomes one or two lines for a person
+    (shared.cli.failure), with the traceback only under --debug."""
+    debug = "--debug" in sys.argv[1:]
+    if debug:
+        sys.argv.remove("--debug")
     try:
         app()
-    except BatonError as exc:
-        typer.echo(f"error: {exc.detail}", err=True)
-        sys.exit(1)
+    except Exception as exc:
+        failure = explain(exc)
+        typer.echo(with_traceback(exc, failure) if debug else failure.message, err=True)
+        sys.exit(failure.exit_code)
 
 
 if __name__ == "__main__":
