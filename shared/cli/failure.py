@@ -16,6 +16,27 @@ USAGE = 2
 FAILURE = 1
 
 
+# Redis errors a person can act on, in this order (a refused login is a ConnectionError too):
+# what happened, and what to do about it.
+_REDIS_HINTS: tuple[tuple[type[BaseException] | tuple[type[BaseException], ...], str, str], ...] = (
+    (
+        AuthenticationError,
+        "Redis refused the login",
+        "Check the user and password in REDIS_URL (baton acl writes them to credentials.env).",
+    ),
+    (
+        NoPermissionError,
+        "this Redis user may not do that",
+        "Run the command as the operator user (BATON_OPERATOR_REDIS_URL from baton acl).",
+    ),
+    (
+        REDIS_UNAVAILABLE,
+        "cannot reach Redis",
+        "Is it running? Set REDIS_URL to its address, or start one with `baton up`.",
+    ),
+)
+
+
 @dataclass(frozen=True)
 class Failure:
     message: str
@@ -34,24 +55,9 @@ def explain(exc: BaseException) -> Failure:
             for e in exc.errors(include_input=False, include_url=False)[:3]
         )
         return Failure(f"error: invalid settings: {problems}", USAGE)
-    if isinstance(exc, AuthenticationError):
-        return Failure(
-            f"error: Redis refused the login: {str(exc).rstrip('.')}.\n"
-            "Check the user and password in REDIS_URL (baton acl writes them to credentials.env).",
-            FAILURE,
-        )
-    if isinstance(exc, NoPermissionError):
-        return Failure(
-            f"error: this Redis user may not do that: {str(exc).rstrip('.')}.\n"
-            "Run the command as the operator user (BATON_OPERATOR_REDIS_URL from baton acl).",
-            FAILURE,
-        )
-    if isinstance(exc, REDIS_UNAVAILABLE):
-        return Failure(
-            f"error: cannot reach Redis: {str(exc).rstrip('.')}.\n"
-            "Is it running? Set REDIS_URL to its address, or start one with `baton up`.",
-            FAILURE,
-        )
+    for kind, what, hint in _REDIS_HINTS:
+        if isinstance(exc, kind):
+            return Failure(f"error: {what}: {str(exc).rstrip('.')}.\n{hint}", FAILURE)
     if isinstance(exc, RedisError):
         return Failure(f"error: Redis answered: {exc}", FAILURE)
     if isinstance(exc, ValueError) and "Redis URL" in str(exc):

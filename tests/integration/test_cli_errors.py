@@ -67,3 +67,14 @@ async def test_debug_shows_the_traceback_too(redis_server: EmbeddedRedis, prefix
     assert exit_code == 1
     assert "Traceback" in output
     assert output.rstrip().endswith("or start one with `baton up`.")
+
+
+async def test_a_refused_login_says_which_credentials_to_check(
+    redis_server: EmbeddedRedis, prefix: str
+) -> None:
+    url = f"redis://nobody:wrong@127.0.0.1:{redis_server.port}/0"
+    exit_code, output = await baton(worker_env(url, prefix), "status")
+    assert exit_code == 1
+    assert output.startswith("error: Redis refused the login"), output
+    assert "credentials.env" in output
+    assert "Traceback" not in output
