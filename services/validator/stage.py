@@ -249,9 +249,10 @@ class ValidatorStage:
 
 def _check_allowed(agent: AgentSpec[Any], decision: Decision) -> None:
     """A routing rule may only take the routes the spec declares for its agent."""
-    target = {Escalate: ESCALATIONS, Respond: RESPONSES}.get(type(decision))
     if isinstance(decision, Forward):
         target = decision.target
+    else:
+        target = ESCALATIONS if isinstance(decision, Escalate) else RESPONSES
     if target not in agent.routes:
         raise ContractError(
             f"{agent.name} may not route to {target!r}; its routes: {', '.join(agent.routes)}"
