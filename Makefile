@@ -89,7 +89,7 @@ scale: ## docker compose: run N workers of SERVICE (make scale SERVICE=triage N=
 bench: install ## benchmark: real services vs the raw Redis ceiling (results in bench-results/)
 	$(BATON) bench $(ARGS)
 
-EVAL_BASELINE ?= shared/eval/suites/baseline-offline.json
+EVAL_BASELINE ?= shared/ops/eval/suites/baseline-offline.json
 
 eval: install ## evaluate the pipeline on the suite, offline, against the committed baseline (ARGS=...)
 	$(BATON) eval --provider offline --baseline $(EVAL_BASELINE) $(ARGS)

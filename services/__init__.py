@@ -8,7 +8,7 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-from shared import heap  # only this at the top: main() keeps modules out before other imports
+from shared.runtime import heap  # alone at the top: main() keeps modules out before imports
 
 
 def checked(name: str) -> str:

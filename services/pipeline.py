@@ -16,7 +16,9 @@ from services.responder.prompts import RESPONDER_SYSTEM
 from services.triage import checks as triage_checks
 from services.triage import routing as triage_routing
 from services.triage.prompts import TRIAGE_SYSTEM
-from shared.contracts import (
+from shared.agents.prompting import LEAK_MARKERS, UNTRUSTED_NOTICE
+from shared.pipeline import ESCALATIONS, RESPONSES, AgentSpec, Pipeline
+from shared.pipeline.contracts import (
     CustomerRequest,
     IntakeResult,
     ResponderRequest,
@@ -24,8 +26,6 @@ from shared.contracts import (
     TriageRequest,
     TriageResult,
 )
-from shared.pipeline import ESCALATIONS, RESPONSES, AgentSpec, Pipeline
-from shared.prompting import LEAK_MARKERS, UNTRUSTED_NOTICE
 
 PIPELINE = Pipeline(
     agents=(

@@ -52,7 +52,8 @@ class RetryableError(BatonError):
 
 class ProviderError(BatonError):
     """An LLM call failed before a usable reply came back (unreachable, an error status, an
-    unreadable body). :mod:`shared.llm.failures` decides whether it is retryable, permanent or a
+    unreadable body). :mod:`shared.agents.llm.failures` decides whether it is retryable, permanent
+    or a
     sign that the provider is down. Messages never quote the provider."""
 
     reason = "provider_error"

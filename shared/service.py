@@ -9,20 +9,20 @@ from collections.abc import Callable
 import structlog
 from redis.asyncio import Redis
 
-from shared import eventloop, heap
-from shared.agent import AgentStage
-from shared.config import BatonSettings, load_settings
-from shared.consumer import Worker
+from shared.agents.agent import AgentStage
 from shared.errors import ConfigError
-from shared.logging import configure_logging
-from shared.observe import Observer
-from shared.redis_client import connect_for
-from shared.stage import Stage
+from shared.observability.logging import configure_logging
+from shared.observability.observe import Observer
+from shared.pipeline.settings import BatonSettings, load_settings
+from shared.pipeline.stage import PipelineStage
+from shared.runtime import eventloop, heap
+from shared.runtime.consumer import Worker
+from shared.runtime.redis_client import connect_for
 
 log = structlog.get_logger("baton.service")
 
 
-StageFactory = Callable[[BatonSettings, Redis], Stage]
+StageFactory = Callable[[BatonSettings, Redis], PipelineStage]
 
 
 async def serve(

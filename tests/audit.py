@@ -24,8 +24,8 @@ import orjson
 from redis.asyncio import Redis
 
 from services.pipeline import PIPELINE
-from shared.delivery import as_text
-from shared.keys import Keys
+from shared.pipeline.keys import Keys
+from shared.runtime.delivery import as_text
 from tests.helpers import wait_for
 
 StreamEntries = list[tuple[bytes, dict[bytes, bytes]]]

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
-from shared.embedded import EmbeddedRedis
-from shared.redis_client import connect
+from shared.ops.embedded import EmbeddedRedis
+from shared.runtime.redis_client import connect
 
 
 @pytest.fixture(scope="session")

@@ -13,14 +13,14 @@ from redis.asyncio import Redis
 
 import services
 from services.pipeline import PIPELINE
-from shared.config import BatonSettings
-from shared.delivery import Delivery, as_text
-from shared.envelope import Envelope
 from shared.errors import PermanentError
-from shared.keys import Keys
-from shared.outcome import Outcome
+from shared.pipeline.envelope import Envelope
+from shared.pipeline.keys import Keys
+from shared.pipeline.settings import BatonSettings
+from shared.pipeline.stage import PipelineStage
+from shared.runtime.delivery import Delivery, as_text
+from shared.runtime.outcome import Outcome
 from shared.service import StageFactory, serve
-from shared.stage import Stage
 
 S = TypeVar("S", bound=BatonSettings)
 
@@ -101,7 +101,7 @@ class InProcessPipeline:
 class DelegatingStage:
     """A stage that hands everything to ``inner``; a test subclass overrides what it rigs."""
 
-    def __init__(self, inner: Stage) -> None:
+    def __init__(self, inner: PipelineStage) -> None:
         self.inner = inner
 
     @property
@@ -129,7 +129,7 @@ class CrashesOnceBeforeCommit(DelegatingStage):
     """The first delivery does all its work (the LLM call included), then crashes before its
     outcome is committed, as a worker killed at the wrong moment would."""
 
-    def __init__(self, inner: Stage) -> None:
+    def __init__(self, inner: PipelineStage) -> None:
         super().__init__(inner)
         self.crashed = 0
 
@@ -148,7 +148,7 @@ class RejectsEverything(DelegatingStage):
         raise PermanentError("triage model returned garbage", reason="llm_error")
 
 
-def broken_triage(settings: BatonSettings, redis: Redis) -> Stage:
+def broken_triage(settings: BatonSettings, redis: Redis) -> PipelineStage:
     return RejectsEverything(services.load("triage").build_stage(settings, redis))
 
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from shared.contracts import IntakeResult
+from shared.agents.redaction import contains_pii
+from shared.pipeline.contracts import IntakeResult
 from shared.pipeline.routing import CheckContext
-from shared.redaction import contains_pii
 
 
 def check(result: IntakeResult, ctx: CheckContext) -> list[str]:

@@ -5,11 +5,11 @@ from __future__ import annotations
 from services.intake import prompts, rules
 from services.intake.screening import Screening
 from services.intake.settings import IntakeSettings
-from shared.agent import AgentContext
-from shared.contracts import CustomerRequest, IntakeResult, PiiCounts
-from shared.llm import LLMRequest
-from shared.prompting import untrusted
-from shared.redaction import redact
+from shared.agents.agent import AgentContext
+from shared.agents.llm import LLMRequest
+from shared.agents.prompting import untrusted
+from shared.agents.redaction import redact
+from shared.pipeline.contracts import CustomerRequest, IntakeResult, PiiCounts
 
 
 async def handle(request: CustomerRequest, ctx: AgentContext[IntakeSettings]) -> IntakeResult:

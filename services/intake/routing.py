@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from services.validator.settings import ValidatorSettings
-from shared.contracts import IntakeResult, TriageRequest
+from shared.pipeline.contracts import IntakeResult, TriageRequest
 from shared.pipeline.routing import Decision, Escalate, Forward, RouteContext
 
 

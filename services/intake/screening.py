@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shared.contracts.base import Contract, KeyFacts, Language, Reasons, Score, Summary
+from shared.pipeline.contracts.base import Contract, KeyFacts, Language, Reasons, Score, Summary
 
 
 class Screening(Contract):

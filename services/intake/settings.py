@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from shared.config import BatonSettings
+from shared.pipeline.settings import BatonSettings
 
 
 class IntakeSettings(BatonSettings):

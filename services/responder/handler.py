@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from services.responder import prompts, rules
 from services.responder.settings import ResponderSettings
-from shared.agent import AgentContext
-from shared.contracts import ResponderRequest, ResponderResult
-from shared.llm import LLMRequest
-from shared.prompting import untrusted
+from shared.agents.agent import AgentContext
+from shared.agents.llm import LLMRequest
+from shared.agents.prompting import untrusted
+from shared.pipeline.contracts import ResponderRequest, ResponderResult
 
 
 async def handle(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shared.contracts import FinalResponse, ResponderResult
+from shared.pipeline.contracts import FinalResponse, ResponderResult
 from shared.pipeline.routing import Decision, Respond, RouteContext
 
 

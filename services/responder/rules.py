@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from shared.contracts import ResponderRequest, ResponderResult
-from shared.contracts.triage import Category
+from shared.pipeline.contracts import ResponderRequest, ResponderResult
+from shared.pipeline.contracts.triage import Category
 
 GREETING = {"en": "Hello,", "es": "Hola,", "fr": "Bonjour,", "de": "Hallo,", "pt": "Olá,",
             "it": "Ciao,", "nl": "Hallo,"}  # fmt: skip

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from shared.contracts import TriageResult
+from shared.agents.redaction import contains_pii
+from shared.pipeline.contracts import TriageResult
 from shared.pipeline.routing import CheckContext
-from shared.redaction import contains_pii
 
 
 def check(result: TriageResult, ctx: CheckContext) -> list[str]:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from services.triage import prompts, rules, safety
 from services.triage.settings import TriageSettings
-from shared.agent import AgentContext
-from shared.contracts import CATEGORIES, TriageRequest, TriageResult
-from shared.llm import LLMRequest
-from shared.prompting import untrusted
+from shared.agents.agent import AgentContext
+from shared.agents.llm import LLMRequest
+from shared.agents.prompting import untrusted
+from shared.pipeline.contracts import CATEGORIES, TriageRequest, TriageResult
 
 
 async def handle(request: TriageRequest, ctx: AgentContext[TriageSettings]) -> TriageResult:

@@ -4,8 +4,8 @@ model chose."""
 from __future__ import annotations
 
 from services.validator.settings import ValidatorSettings
-from shared.contracts import ResponderRequest, TriageResult
-from shared.contracts.responder import Mode
+from shared.pipeline.contracts import ResponderRequest, TriageResult
+from shared.pipeline.contracts.responder import Mode
 from shared.pipeline.routing import Decision, Escalate, Forward, RouteContext
 
 

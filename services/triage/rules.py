@@ -6,8 +6,8 @@ import re
 
 from services.intake.rules import injection_suspects
 from services.triage.keywords import KeywordIndex
-from shared.contracts import TriageRequest, TriageResult
-from shared.contracts.triage import CATEGORIES, Category, Priority, Route
+from shared.pipeline.contracts import TriageRequest, TriageResult
+from shared.pipeline.contracts.triage import CATEGORIES, Category, Priority, Route
 
 KEYWORDS: dict[Category, tuple[str, ...]] = {
     "billing": ("invoice", "bill", "charge", "charged", "payment", "factura", "cobro", "facture",

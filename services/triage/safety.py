@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 from services.triage.keywords import KeywordIndex
 from services.triage.rules import HUMAN, category_hits, without_instructions
-from shared.contracts import TriageRequest, TriageResult
-from shared.contracts.triage import Category, Priority
+from shared.pipeline.contracts import TriageRequest, TriageResult
+from shared.pipeline.contracts.triage import Category, Priority
 
 PERSONAL_DATA = KeywordIndex({"legal": ("personal data", "delete my data", "data breach",
                                         "data leak", "gdpr", "data protection")})  # fmt: skip

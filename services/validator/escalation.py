@@ -6,9 +6,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from shared.envelope import Envelope, Fields
-from shared.guardrails import Spend
-from shared.jsonbytes import compact_json
+from shared.agents.guardrails import Spend
+from shared.pipeline.envelope import Envelope, Fields
+from shared.runtime.jsonbytes import compact_json
 
 SUGGESTED_ACTIONS = {
     "prompt_injection_suspected": "Review the request for abuse; reply manually if legitimate.",

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from shared.config import BatonSettings
+from shared.pipeline.settings import BatonSettings
 
 
 class ValidatorSettings(BatonSettings):

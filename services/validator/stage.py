@@ -19,20 +19,20 @@ from pydantic import ValidationError
 
 from services.validator.escalation import escalation_fields
 from services.validator.settings import ValidatorSettings
-from shared.contracts import Contract
-from shared.delivery import Delivery
-from shared.envelope import Envelope, validation_errors
-from shared.errors import ContractError, GuardrailError
-from shared.guardrails import (
+from shared.agents.guardrails import (
     BudgetLedger,
     check_deadline,
     check_hops,
     check_loop,
     fingerprint,
 )
-from shared.outcome import Outcome, Publish, RunStatus, Step
+from shared.errors import ContractError, GuardrailError
 from shared.pipeline import ESCALATIONS, RESPONSES, AgentSpec, Pipeline
+from shared.pipeline.contracts import Contract
+from shared.pipeline.envelope import Envelope, validation_errors
 from shared.pipeline.routing import Decision, Escalate, Forward, Respond, RouteContext
+from shared.runtime.delivery import Delivery
+from shared.runtime.outcome import Outcome, Publish, RunStatus, Step
 
 INVALID_AGENT_OUTPUT = "invalid_agent_output"
 

@@ -17,8 +17,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared.config import BatonSettings
-from shared.contracts.base import Contract
+from shared.pipeline.contracts.base import Contract
+from shared.pipeline.settings import BatonSettings
 
 MIN_FRAGMENT_WORDS = 5
 _PLACEHOLDER = re.compile(r"\{[a-z_]*\}")

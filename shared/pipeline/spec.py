@@ -18,16 +18,16 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from shared.contracts.base import Contract
 from shared.errors import ConfigError
+from shared.pipeline.contracts.base import Contract
+from shared.pipeline.keys import DLQ as DLQ
+from shared.pipeline.keys import ESCALATIONS as ESCALATIONS
+from shared.pipeline.keys import HANDOFFS as HANDOFFS
+from shared.pipeline.keys import RESPONSES as RESPONSES
 from shared.pipeline.routing import CheckContext, Decision, RouteContext
 
 Out = TypeVar("Out", bound=Contract)
 
-HANDOFFS = "handoffs"
-RESPONSES = "responses"
-ESCALATIONS = "escalations"
-DLQ = "dlq"
 TERMINALS = (RESPONSES, ESCALATIONS)
 """Where a validated output may end, besides another agent."""
 VALIDATOR = "validator"

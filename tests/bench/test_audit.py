@@ -5,8 +5,8 @@ from __future__ import annotations
 from redis.asyncio import Redis
 
 from services.pipeline import PIPELINE
-from shared.bench import audit
-from shared.keys import Keys
+from shared.ops.bench import audit
+from shared.pipeline.keys import Keys
 
 
 async def _pipeline(redis: Redis, keys: Keys) -> dict[str, bytes | str]:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.bench.chart import ChartUnavailableError, save_chart
+from shared.ops.bench.chart import ChartUnavailableError, save_chart
 
 
 def test_chart_without_matplotlib_names_the_bench_extra(

@@ -1,4 +1,4 @@
-"""The benchmark's fake OpenAI server (``python -m shared.bench.fake_llm``), over real HTTP.
+"""The benchmark's fake OpenAI server (``python -m shared.ops.bench.fake_llm``), over real HTTP.
 
 Each fake runs as a child process on a free loopback port, started from the script the benchmark
 writes. Timing is only checked from below (an answer never comes before the delay): the machine
@@ -21,11 +21,11 @@ import orjson
 import pytest
 
 from services.intake.screening import Screening
-from shared.bench.llm import REPLIES, write_script
-from shared.contracts import Contract, ResponderResult, TriageResult
-from shared.embedded import free_port
-from shared.llm.structured import response_format
-from shared.llm.transport import ChatReply
+from shared.agents.llm.structured import response_format
+from shared.agents.llm.transport import ChatReply
+from shared.ops.bench.llm import REPLIES, write_script
+from shared.ops.embedded import free_port
+from shared.pipeline.contracts import Contract, ResponderResult, TriageResult
 from tests.helpers import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,7 +37,7 @@ CONTRACTS: list[type[Contract]] = [Screening, TriageResult, ResponderResult]
 def running_fake(script: Path) -> Iterator[str]:
     """The fake as a child process; yields its root URL once it listens."""
     port = free_port()
-    argv = [sys.executable, "-m", "shared.bench.fake_llm", "--port", str(port), "--script",
+    argv = [sys.executable, "-m", "shared.ops.bench.fake_llm", "--port", str(port), "--script",
             str(script)]  # fmt: skip
     proc = subprocess.Popen(argv, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert proc.stdout is not None
@@ -206,7 +206,7 @@ async def test_hundreds_of_calls_wait_out_their_delay_at_once(tmp_path: Path) ->
 def test_a_script_with_a_default_it_cannot_serve_is_refused_at_start(tmp_path: Path) -> None:
     script = tmp_path / "script.json"
     script.write_bytes(orjson.dumps({"defaults": [{"kind": "hang", "schema_name": "X"}]}))
-    argv = [sys.executable, "-m", "shared.bench.fake_llm", "--port", str(free_port()),
+    argv = [sys.executable, "-m", "shared.ops.bench.fake_llm", "--port", str(free_port()),
             "--script", str(script)]  # fmt: skip
     done = subprocess.run(argv, cwd=ROOT, capture_output=True, timeout=60, check=False)
     assert done.returncode == 2

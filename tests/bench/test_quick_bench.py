@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from shared.bench.plan import BenchConfig
-from shared.bench.report import REQUIRED_FIELDS, missing_fields
-from shared.cli.bench import run_bench
+from shared.ops.bench.plan import BenchConfig
+from shared.ops.bench.report import REQUIRED_FIELDS, missing_fields
+from shared.ops.cli.bench import run_bench
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import docker
 from docker.models.containers import Container
 
-from shared.acl import AclUser, parse_env
+from shared.ops.acl import AclUser, parse_env
 from tests.container.images import PROJECT, REDIS, REPO_ROOT, build_args
 
 PROJECT_NAME = "baton-tier"
@@ -60,7 +60,7 @@ class Stack:
     def write_users(self, redis_version: str) -> dict[str, str]:
         """``baton acl`` for the stack's Redis; the credentials it wrote."""
         subprocess.run(
-            [sys.executable, "-m", "shared.cli.app", "acl", "--out", str(self.users_file),
+            [sys.executable, "-m", "shared.ops.cli.app", "acl", "--out", str(self.users_file),
              "--env-file", str(self.env_file), "--redis-version", redis_version],
             check=True, capture_output=True, cwd=REPO_ROOT,
         )  # fmt: skip

@@ -19,10 +19,10 @@ from docker.models.containers import Container
 from redis.asyncio import Redis
 
 from services.pipeline import PIPELINE
-from shared.delivery import as_text
-from shared.embedded import free_port
-from shared.keys import Keys
-from shared.redis_client import connect
+from shared.ops.embedded import free_port
+from shared.pipeline.keys import Keys
+from shared.runtime.delivery import as_text
+from shared.runtime.redis_client import connect
 from tests.audit import TERMINALS, audit, publish_figures, settled
 from tests.container.conftest import Built
 from tests.container.images import PROJECT, REPO_ROOT, build_args, redis_version
@@ -34,7 +34,8 @@ pytestmark = [pytest.mark.container, pytest.mark.timeout(900)]
 
 HEALTH_CPU = (
     "import resource, subprocess, sys\n"
-    "for _ in range(5): subprocess.run([sys.executable, '-m', 'shared.health'], check=True)\n"
+    "for _ in range(5):\n"
+    "    subprocess.run([sys.executable, '-m', 'shared.runtime.health'], check=True)\n"
     "r = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
     "print((r.ru_utime + r.ru_stime) / 5)\n"
 )
@@ -64,7 +65,7 @@ def signal_worker(container: Container, name: str) -> None:
 def seconds_until_unhealthy(container: Container) -> float:
     """Seconds until the container's healthcheck command fails (its worker being frozen)."""
     began = time.monotonic()
-    while run_in(container, "python", "-m", "shared.health")[0] == 0:
+    while run_in(container, "python", "-m", "shared.runtime.health")[0] == 0:
         assert time.monotonic() - began < 60, "a frozen worker still passes its healthcheck"
         time.sleep(0.5)
     return time.monotonic() - began

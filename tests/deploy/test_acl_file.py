@@ -1,4 +1,4 @@
-"""`baton acl` and shared.acl: the files it writes, and the rules it gives each user."""
+"""`baton acl` and shared.ops.acl: the files it writes, and the rules it gives each user."""
 
 from __future__ import annotations
 
@@ -13,13 +13,13 @@ import typer
 from typer.testing import CliRunner
 
 from services.pipeline import PIPELINE
-from shared import acl
-from shared.cli import acl as acl_cli
-from shared.cli.app import COMMAND_MODULES
-from shared.durability import acl_file_disables_default
+from shared.agents.llm.ratelimit import rate_keys
 from shared.errors import ConfigError
-from shared.keys import Keys
-from shared.llm.ratelimit import rate_keys
+from shared.ops import acl
+from shared.ops.cli import acl as acl_cli
+from shared.ops.cli.app import COMMAND_MODULES
+from shared.ops.durability import acl_file_disables_default
+from shared.pipeline.keys import Keys
 
 ALL_USERS = ["default", *PIPELINE.services, "operator", "producer", "keda"]
 

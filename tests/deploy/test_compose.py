@@ -21,9 +21,9 @@ import yaml
 from jsonschema.validators import validator_for
 
 from services.pipeline import PIPELINE
-from shared.acl import build_users, plan
-from shared.cli.acl import DEFAULT_OUT, ENV_FILE_NAME
-from shared.config import BatonSettings
+from shared.ops.acl import build_users, plan
+from shared.ops.cli.acl import DEFAULT_OUT, ENV_FILE_NAME
+from shared.pipeline.settings import BatonSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
@@ -87,7 +87,7 @@ def test_workers_scale_with_docker_compose_scale(compose: dict[str, Any]) -> Non
 def test_worker_healthcheck_reads_the_heartbeat_file(compose: dict[str, Any]) -> None:
     for name in PIPELINE.services:
         health = compose["services"][name]["healthcheck"]
-        assert health["test"] == ["CMD", "python", "-m", "shared.health"]
+        assert health["test"] == ["CMD", "python", "-m", "shared.runtime.health"]
         # A heartbeat lives heartbeat_ttl_s (15 s by default): check at least that often.
         assert seconds(health["interval"]) <= BatonSettings().heartbeat_ttl_s
         assert seconds(health["timeout"]) < seconds(health["interval"])

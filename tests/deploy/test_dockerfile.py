@@ -91,4 +91,4 @@ def test_the_healthcheck_reads_the_heartbeat_file_the_worker_writes() -> None:
     env = " ".join(line for line in runtime if line.startswith("ENV "))
     assert "BATON_HEARTBEAT_FILE=/tmp/" in env  # /tmp: writable, an emptyDir on Kubernetes
     (health,) = [line for line in runtime if line.startswith("HEALTHCHECK ")]
-    assert health.endswith('CMD ["python", "-m", "shared.health"]')
+    assert health.endswith('CMD ["python", "-m", "shared.runtime.health"]')

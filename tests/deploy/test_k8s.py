@@ -10,9 +10,9 @@ import pytest
 import yaml
 
 from services.pipeline import PIPELINE
-from shared.acl import build_users
-from shared.config import BatonSettings
-from shared.keys import Keys
+from shared.ops.acl import build_users
+from shared.pipeline.keys import Keys
+from shared.pipeline.settings import BatonSettings
 
 K8S = Path(__file__).resolve().parents[2] / "deploy" / "k8s"
 USERS = {u.name: u for u in build_users(PIPELINE)}
@@ -65,7 +65,11 @@ def test_a_deployment_per_service(by_kind: dict[str, dict[str, Any]]) -> None:
         (container,) = pod["containers"]
         assert container["image"] == "baton"  # set by kustomization `images`
         assert container["args"] == ["worker", service]
-        check = ["python", "-m", "shared.health"]  # reads the heartbeat file in the /tmp volume
+        check = [
+            "python",
+            "-m",
+            "shared.runtime.health",
+        ]  # reads the heartbeat file in the /tmp volume
         for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
             assert container[probe]["exec"]["command"] == check, (service, probe)
             assert container[probe]["timeoutSeconds"] >= 5

@@ -12,8 +12,8 @@ from opentelemetry.trace import SpanKind
 from redis.asyncio import Redis
 
 from services.pipeline import PIPELINE
-from shared.embedded import EmbeddedRedis, free_port
-from shared.keys import Keys
+from shared.ops.embedded import EmbeddedRedis, free_port
+from shared.pipeline.keys import Keys
 from tests.fakes.otlp_receiver import OtlpReceiver, ReceivedSpan
 from tests.fault.processes import Fleet
 from tests.helpers import wait_for

@@ -13,9 +13,9 @@ import orjson
 import pytest
 from redis.asyncio import Redis
 
-from shared.delivery import as_text
-from shared.embedded import EmbeddedRedis
-from shared.keys import Keys
+from shared.ops.embedded import EmbeddedRedis
+from shared.pipeline.keys import Keys
+from shared.runtime.delivery import as_text
 from tests.fault.processes import REPO_ROOT, Fleet, worker_env
 from tests.helpers import stream_entries, wait_for
 
@@ -104,7 +104,7 @@ async def outcomes_by_event(redis: Redis, keys: Keys) -> dict[str, list[str]]:
 async def baton_status_json(url: str, prefix: str) -> bytes:
     """``baton status --json`` run as a user would, in its own process."""
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "shared.cli.app", "status", "--json",
+        sys.executable, "-m", "shared.ops.cli.app", "status", "--json",
         cwd=REPO_ROOT, env=worker_env(url, prefix), stdout=asyncio.subprocess.PIPE,
     )  # fmt: skip
     stdout, _ = await process.communicate()

@@ -18,9 +18,9 @@ import orjson
 from redis.asyncio import Redis
 from redis.exceptions import OutOfMemoryError
 
-from shared.delivery import as_text
 from shared.errors import REDIS_UNAVAILABLE
-from shared.keys import Keys
+from shared.pipeline.keys import Keys
+from shared.runtime.delivery import as_text
 
 # A mix that exercises both terminal outcomes of the offline rules: answers and escalations.
 TEXTS = (

@@ -28,12 +28,12 @@ import structlog
 from redis.asyncio import Redis
 
 import services
-from shared.config import BatonSettings
-from shared.delivery import Delivery
-from shared.envelope import Envelope
-from shared.outcome import Outcome
+from shared.pipeline.envelope import Envelope
+from shared.pipeline.settings import BatonSettings
+from shared.pipeline.stage import PipelineStage
+from shared.runtime.delivery import Delivery
+from shared.runtime.outcome import Outcome
 from shared.service import run_service
-from shared.stage import Stage
 from tests.helpers import DelegatingStage
 
 log = structlog.get_logger("baton.fault")
@@ -71,7 +71,7 @@ class RiggedError(RuntimeError):
 class RiggedStage(DelegatingStage):
     """Wraps a real stage; only marked events (and ``slow_s``) behave differently."""
 
-    def __init__(self, inner: Stage, rig: Rig) -> None:
+    def __init__(self, inner: PipelineStage, rig: Rig) -> None:
         super().__init__(inner)
         self.rig = rig
 
@@ -110,7 +110,7 @@ def main(argv: list[str]) -> int:
     module = services.load(argv[0])
     rig = Rig.from_env()
 
-    def build(settings: BatonSettings, redis: Redis) -> Stage:
+    def build(settings: BatonSettings, redis: Redis) -> PipelineStage:
         return RiggedStage(module.build_stage(settings, redis), rig)
 
     return run_service(module.SETTINGS, build)

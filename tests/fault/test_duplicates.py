@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
-from shared.embedded import EmbeddedRedis
-from shared.keys import Keys
-from shared.redis_client import connect
+from shared.ops.embedded import EmbeddedRedis
+from shared.pipeline.keys import Keys
+from shared.runtime.redis_client import connect
 from tests.audit import publish_figures, settled
 from tests.fault.load import Producer, payload
 from tests.fault.processes import Fleet

@@ -10,8 +10,8 @@ import pytest
 from redis.asyncio import Redis
 
 from services.pipeline import PIPELINE
-from shared.delivery import as_text
-from shared.keys import Keys
+from shared.pipeline.keys import Keys
+from shared.runtime.delivery import as_text
 from tests.audit import publish_figures, settled
 from tests.fault.load import Producer
 from tests.fault.processes import FAULT_ENV, Fleet, WorkerProcess, rigged, wait_any_logged

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
-from shared.delivery import as_text
-from shared.keys import Keys
+from shared.pipeline.keys import Keys
+from shared.runtime.delivery import as_text
 from tests.audit import publish_figures, settled
 from tests.fault.load import Producer, event_ids
 from tests.fault.processes import FAULT_ENV, Fleet, rigged

@@ -13,8 +13,8 @@ import pytest
 from redis.asyncio import Redis
 
 from services.pipeline import PIPELINE
-from shared.embedded import EmbeddedRedis
-from shared.keys import Keys
+from shared.ops.embedded import EmbeddedRedis
+from shared.pipeline.keys import Keys
 from tests.audit import TERMINALS, progressed, publish_figures, settled
 from tests.fault.load import Producer
 from tests.fault.processes import Fleet, WorkerProcess

@@ -11,8 +11,8 @@ import pytest
 from redis.asyncio import Redis
 
 from services.pipeline import PIPELINE
-from shared.delivery import as_text
-from shared.keys import Keys
+from shared.pipeline.keys import Keys
+from shared.runtime.delivery import as_text
 from tests.audit import publish_figures, settled
 from tests.fault.load import Producer
 from tests.fault.processes import Fleet, WorkerProcess, consumer_pid

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
-from shared.keys import Keys
+from shared.pipeline.keys import Keys
 from tests.audit import publish_figures, settled
 from tests.fault.load import Producer, event_ids, payload
 from tests.fault.processes import Fleet, rigged, wait_any_logged

@@ -13,16 +13,16 @@ from redis.asyncio import Redis
 
 import services
 from services.pipeline import PIPELINE
-from shared.agent import AgentStage
-from shared.config import BatonSettings
-from shared.delivery import as_text
-from shared.envelope import Envelope, Fields
-from shared.keys import Keys
-from shared.llm import LLMClient, LLMRequest, LLMResult, OfflineLLM
-from shared.llm.client import T
-from shared.runrecord import load_run
+from shared.agents.agent import AgentStage
+from shared.agents.llm import LLMClient, LLMRequest, LLMResult, OfflineLLM
+from shared.agents.llm.client import T
+from shared.pipeline.envelope import Envelope, Fields
+from shared.pipeline.keys import Keys
+from shared.pipeline.settings import BatonSettings
+from shared.pipeline.stage import PipelineStage as ServiceStage
+from shared.runtime.delivery import as_text
+from shared.runtime.runrecord import load_run
 from shared.service import StageFactory, serve
-from shared.stage import Stage as ServiceStage
 from tests.helpers import settings_for, wait_for
 
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"

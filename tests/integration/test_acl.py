@@ -26,17 +26,17 @@ from redis.exceptions import AuthenticationError, NoPermissionError, ResponseErr
 
 import services
 from services.pipeline import PIPELINE
-from shared.acl import AclPlan, password_hash, plan
-from shared.config import BatonSettings, load_settings
-from shared.delivery import Delivery, as_text
-from shared.embedded import EmbeddedRedis, find_redis_server
-from shared.envelope import Envelope
-from shared.guardrails import Budget, BudgetLedger
-from shared.keys import Keys
-from shared.llm.ratelimit import Limit, RateLimiter, rate_keys
-from shared.outcome import Outcome
-from shared.redis_client import connect, connect_for
-from shared.stage import Stage
+from shared.agents.guardrails import Budget, BudgetLedger
+from shared.agents.llm.ratelimit import Limit, RateLimiter, rate_keys
+from shared.ops.acl import AclPlan, password_hash, plan
+from shared.ops.embedded import EmbeddedRedis, find_redis_server
+from shared.pipeline.envelope import Envelope
+from shared.pipeline.keys import Keys
+from shared.pipeline.settings import BatonSettings, load_settings
+from shared.pipeline.stage import PipelineStage
+from shared.runtime.delivery import Delivery, as_text
+from shared.runtime.outcome import Outcome
+from shared.runtime.redis_client import connect, connect_for
 from tests.helpers import DelegatingStage, InProcessPipeline, broken_triage, raw_command, wait_for
 from tests.integration.test_escalations_cli import baton
 
@@ -520,7 +520,7 @@ async def test_pipeline_runs_with_each_service_as_its_own_user(acl: AclServer) -
 class FailFirstDelivery(DelegatingStage):
     """Wraps a stage: every event fails once (a transient error), then goes through."""
 
-    def __init__(self, inner: Stage) -> None:
+    def __init__(self, inner: PipelineStage) -> None:
         super().__init__(inner)
         self.failed: set[str] = set()
 
@@ -531,7 +531,7 @@ class FailFirstDelivery(DelegatingStage):
         return await self.inner.handle(envelope, delivery)
 
 
-def _flaky_triage(settings: BatonSettings, redis: Redis) -> Stage:
+def _flaky_triage(settings: BatonSettings, redis: Redis) -> PipelineStage:
     return FailFirstDelivery(services.load("triage").build_stage(settings, redis))
 
 

@@ -9,7 +9,8 @@ import pytest
 from redis import exceptions
 from redis.asyncio import Redis
 
-from shared.channel import (
+from shared.ops.embedded import EmbeddedRedis
+from shared.runtime.channel import (
     Channel,
     ChannelScript,
     PipelinedChannel,
@@ -17,8 +18,7 @@ from shared.channel import (
     channel_for,
     reply_error,
 )
-from shared.embedded import EmbeddedRedis
-from shared.redis_client import connect
+from shared.runtime.redis_client import connect
 
 
 @pytest.fixture(params=["pipelined", "pooled"])

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from shared.embedded import EmbeddedRedis, free_port
+from shared.ops.embedded import EmbeddedRedis, free_port
 from tests.fault.processes import REPO_ROOT, worker_env
 
 UNREACHABLE = f"redis://127.0.0.1:{free_port()}/0"
@@ -16,7 +16,7 @@ UNREACHABLE = f"redis://127.0.0.1:{free_port()}/0"
 
 async def baton(env: dict[str, str], *args: str) -> tuple[int, str]:
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "shared.cli.app", *args, cwd=REPO_ROOT, env=env,
+        sys.executable, "-m", "shared.ops.cli.app", *args, cwd=REPO_ROOT, env=env,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     out, err = await process.communicate()

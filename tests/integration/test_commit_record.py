@@ -17,11 +17,11 @@ import pytest
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from shared.commit import CommitProgram, CommitSettings, CommitStatus, Committer, load_lua
-from shared.delivery import as_text
-from shared.keys import Keys
-from shared.outcome import Charge, Outcome, Publish, RunStatus, Step
-from shared.runrecord import load_run, note_failure
+from shared.pipeline.keys import Keys
+from shared.runtime.commit import CommitProgram, CommitSettings, CommitStatus, Committer, load_lua
+from shared.runtime.delivery import as_text
+from shared.runtime.outcome import Charge, Outcome, Publish, RunStatus, Step
+from shared.runtime.runrecord import load_run, note_failure
 
 GROUP = "triage"
 RETENTION_S = 5000

@@ -9,10 +9,10 @@ import pytest
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from shared.commit import CommitSettings, CommitStatus, Committer
-from shared.delivery import as_text
-from shared.keys import Keys
-from shared.outcome import Outcome, Publish, Step
+from shared.pipeline.keys import Keys
+from shared.runtime.commit import CommitSettings, CommitStatus, Committer
+from shared.runtime.delivery import as_text
+from shared.runtime.outcome import Outcome, Publish, Step
 
 
 def outcome(keys: Keys, event_id: str) -> Outcome:

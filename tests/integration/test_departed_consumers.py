@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from redis.asyncio import Redis
 
-from shared.commit import load_lua
+from shared.runtime.commit import load_lua
 
 
 async def test_a_presumed_departed_consumer_that_owns_entries_is_not_deleted(

@@ -8,8 +8,8 @@ import sys
 import orjson
 from redis.asyncio import Redis
 
-from shared.embedded import EmbeddedRedis
-from shared.keys import Keys
+from shared.ops.embedded import EmbeddedRedis
+from shared.pipeline.keys import Keys
 from tests.fakes.otlp_receiver import OtlpReceiver
 from tests.fault.processes import REPO_ROOT, worker_env
 from tests.helpers import InProcessPipeline, broken_triage, post, stream_entries, wait_for
@@ -146,7 +146,7 @@ async def test_a_replayed_dead_letter_starts_a_new_trace_linked_to_the_failed_on
     failed_trace = dead_letter["traceparent"].decode().split("-")[1]
     with OtlpReceiver() as receiver:
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "shared.cli.app", "dlq", "replay", "--all", cwd=REPO_ROOT,
+            sys.executable, "-m", "shared.ops.cli.app", "dlq", "replay", "--all", cwd=REPO_ROOT,
             env=worker_env(url, prefix, {"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint}),
             stdout=asyncio.subprocess.DEVNULL,
         )  # fmt: skip

@@ -8,9 +8,9 @@ import sys
 import orjson
 from redis.asyncio import Redis
 
-from shared.embedded import EmbeddedRedis
-from shared.keys import Keys
-from shared.runrecord import load_run
+from shared.ops.embedded import EmbeddedRedis
+from shared.pipeline.keys import Keys
+from shared.runtime.runrecord import load_run
 from tests.fault.processes import REPO_ROOT, worker_env
 from tests.helpers import InProcessPipeline, post, stream_entries, wait_for
 
@@ -19,7 +19,7 @@ async def baton(
     url: str, prefix: str, *args: str, env: dict[str, str] | None = None
 ) -> tuple[int, bytes]:
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "shared.cli.app", *args, cwd=REPO_ROOT,
+        sys.executable, "-m", "shared.ops.cli.app", *args, cwd=REPO_ROOT,
         env=worker_env(url, prefix, env), stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip

@@ -10,15 +10,15 @@ from typing import Any
 from redis.asyncio import Redis
 
 import services
-from shared.config import BatonSettings
-from shared.delivery import Delivery
-from shared.embedded import EmbeddedRedis
-from shared.envelope import Envelope
-from shared.eval.evaluate import run_suite
-from shared.eval.session import RunOptions
-from shared.eval.suite import LoadedSuite, load_suite
-from shared.outcome import Outcome
-from shared.stage import Stage
+from shared.ops.embedded import EmbeddedRedis
+from shared.ops.eval.evaluate import run_suite
+from shared.ops.eval.session import RunOptions
+from shared.ops.eval.suite import LoadedSuite, load_suite
+from shared.pipeline.envelope import Envelope
+from shared.pipeline.settings import BatonSettings
+from shared.pipeline.stage import PipelineStage
+from shared.runtime.delivery import Delivery
+from shared.runtime.outcome import Outcome
 from tests.helpers import DelegatingStage
 
 MINI = Path(__file__).parents[1] / "fixtures" / "eval-mini.toml"
@@ -122,7 +122,7 @@ must_not_contain = ["REVIEW", "never written"]
 class HangsOn(DelegatingStage):
     """Triage that never finishes one event, as a stage stuck on a call with no timeout."""
 
-    def __init__(self, inner: Stage, event_id: str) -> None:
+    def __init__(self, inner: PipelineStage, event_id: str) -> None:
         super().__init__(inner)
         self.event_id = event_id
 
@@ -135,7 +135,7 @@ class HangsOn(DelegatingStage):
 async def test_an_event_with_no_outcome_in_time_is_lost_and_fails_the_run(
     redis_server: EmbeddedRedis, redis: Redis
 ) -> None:
-    def hanging_triage(settings: BatonSettings, client: Redis) -> Stage:
+    def hanging_triage(settings: BatonSettings, client: Redis) -> PipelineStage:
         return HangsOn(services.load("triage").build_stage(settings, client), "legal-threat")
 
     options = RunOptions(provider="offline", timeout_s=1.0, stages={"triage": hanging_triage})

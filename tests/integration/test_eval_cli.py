@@ -13,8 +13,8 @@ from typing import Any
 import orjson
 from redis.asyncio import Redis
 
-from shared.embedded import EmbeddedRedis
-from shared.keys import Keys
+from shared.ops.embedded import EmbeddedRedis
+from shared.pipeline.keys import Keys
 from tests.helpers import InProcessPipeline, post, terminal_count, wait_for
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -30,7 +30,7 @@ def baton(
     if redis_url:
         env["REDIS_URL"] = redis_url
     log = tmp_path / "eval.log"
-    command = [sys.executable, "-m", "shared.cli.app", "eval", "--log-file", str(log),
+    command = [sys.executable, "-m", "shared.ops.cli.app", "eval", "--log-file", str(log),
                *map(str, args)]  # fmt: skip
     return subprocess.run(
         command, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=120

@@ -9,11 +9,11 @@ from typing import Any
 from redis.asyncio import Redis
 
 from services.pipeline import PIPELINE
-from shared.embedded import EmbeddedRedis
-from shared.eval.session import RunOptions
-from shared.eval.shadow import Window, shadow_replay
-from shared.keys import Keys
-from shared.runrecord import load_run
+from shared.ops.embedded import EmbeddedRedis
+from shared.ops.eval.session import RunOptions
+from shared.ops.eval.shadow import Window, shadow_replay
+from shared.pipeline.keys import Keys
+from shared.runtime.runrecord import load_run
 from tests.helpers import InProcessPipeline, post, terminal_count, wait_for
 
 BILLING = {"text": "My invoice INV-77 is wrong, please correct it", "event_id": "live-billing",

@@ -16,11 +16,11 @@ from pydantic import SecretStr
 from redis.asyncio import Redis
 
 from services.validator.settings import ValidatorSettings
-from shared.acl import AclPlan, plan
-from shared.config import BatonSettings
-from shared.keys import Keys
+from shared.ops.acl import AclPlan, plan
 from shared.pipeline import VALIDATOR
-from shared.redis_client import connect
+from shared.pipeline.keys import Keys
+from shared.pipeline.settings import BatonSettings
+from shared.runtime.redis_client import connect
 from shared.service import serve
 from tests.fixtures.arithmetic.pipeline import ARITHMETIC, factories
 from tests.helpers import FAST, stream_entries, wait_for

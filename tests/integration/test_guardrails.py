@@ -16,18 +16,18 @@ from redis.asyncio import Redis
 import services
 from services.pipeline import PIPELINE
 from services.validator.escalation import SUGGESTED_ACTIONS
-from shared.agent import AgentStage
-from shared.config import BatonSettings
-from shared.contracts import ResponderRequest, TriageRequest
-from shared.delivery import Delivery
-from shared.embedded import EmbeddedRedis
-from shared.envelope import Envelope
+from shared.agents.agent import AgentStage
+from shared.agents.guardrails import Budget, BudgetLedger, fingerprint
 from shared.errors import GuardrailError
-from shared.guardrails import Budget, BudgetLedger, fingerprint
-from shared.keys import Keys
-from shared.runrecord import load_run
+from shared.ops.embedded import EmbeddedRedis
+from shared.pipeline.contracts import ResponderRequest, TriageRequest
+from shared.pipeline.envelope import Envelope
+from shared.pipeline.keys import Keys
+from shared.pipeline.settings import BatonSettings
+from shared.pipeline.stage import PipelineStage
+from shared.runtime.delivery import Delivery
+from shared.runtime.runrecord import load_run
 from shared.service import StageFactory
-from shared.stage import Stage
 from tests.helpers import (
     CrashesOnceBeforeCommit,
     InProcessPipeline,
@@ -155,7 +155,7 @@ async def test_ledger_refuses_what_the_budget_cannot_cover_and_releases_failed_c
 
 
 def counted_and_crashing_once(service: str, llm: CountingLLM) -> StageFactory:
-    def build(settings: BatonSettings, redis: Redis) -> Stage:
+    def build(settings: BatonSettings, redis: Redis) -> PipelineStage:
         stage = services.load(service).build_stage(settings, redis)
         assert isinstance(stage, AgentStage)
         stage.llm = llm
@@ -398,7 +398,7 @@ async def test_old_event_reaching_triage_halts_there_and_goes_to_a_human_with_in
     stale = stale.model_copy(update={"created_at": time.time() - 3600})
     llm = CountingLLM()
 
-    def counted(settings: BatonSettings, redis_: Redis) -> Stage:
+    def counted(settings: BatonSettings, redis_: Redis) -> PipelineStage:
         stage = services.load("triage").build_stage(settings, redis_)
         assert isinstance(stage, AgentStage)
         stage.llm = llm

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from services.pipeline import PIPELINE
-from shared.embedded import EmbeddedRedis
-from shared.health import heartbeat_valid
-from shared.keys import Keys
-from shared.redis_client import connect
+from shared.ops.embedded import EmbeddedRedis
+from shared.pipeline.keys import Keys
+from shared.runtime.health import heartbeat_valid
+from shared.runtime.redis_client import connect
 from tests.helpers import InProcessPipeline, post, wait_for
 
 

@@ -12,12 +12,12 @@ import orjson
 from redis.asyncio import Redis
 
 import services
-from shared.consumer import Worker
-from shared.delivery import Delivery
-from shared.embedded import EmbeddedRedis
-from shared.hooks import Hooks, NoHooks
-from shared.keys import Keys
-from shared.outcome import Outcome, Publish
+from shared.ops.embedded import EmbeddedRedis
+from shared.pipeline.keys import Keys
+from shared.runtime.consumer import Worker
+from shared.runtime.delivery import Delivery
+from shared.runtime.hooks import Hooks, NoHooks
+from shared.runtime.outcome import Outcome, Publish
 from tests.helpers import post, settings_for, stream_entries, wait_for
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import orjson
 from redis.asyncio import Redis
 
-from shared.contracts import IntakeResult
-from shared.deadletter import ORIGINAL
-from shared.embedded import EmbeddedRedis
+from shared.ops.embedded import EmbeddedRedis
+from shared.pipeline.contracts import IntakeResult
+from shared.runtime.deadletter import ORIGINAL
 from tests.helpers import post, wait_for
 from tests.integration.harness import (
     CountingLLM,

@@ -5,9 +5,9 @@ from __future__ import annotations
 import orjson
 from redis.asyncio import Redis
 
-from shared.embedded import EmbeddedRedis
-from shared.keys import Keys
-from shared.runrecord import load_run
+from shared.ops.embedded import EmbeddedRedis
+from shared.pipeline.keys import Keys
+from shared.runtime.runrecord import load_run
 from tests.helpers import InProcessPipeline, post, stream_entries, terminal_count, wait_for
 
 

@@ -6,8 +6,8 @@ import orjson
 from redis.asyncio import Redis
 
 from services.responder.rules import CLARIFY, URGENT_NOTE
-from shared.contracts import ResponderResult
-from shared.embedded import EmbeddedRedis
+from shared.ops.embedded import EmbeddedRedis
+from shared.pipeline.contracts import ResponderResult
 from tests.integration.harness import (
     INTAKE_RESULT,
     RESPONDER_REQUEST,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import orjson
 from redis.asyncio import Redis
 
-from shared.embedded import EmbeddedRedis
-from shared.keys import Keys
+from shared.ops.embedded import EmbeddedRedis
+from shared.pipeline.keys import Keys
 from tests.helpers import InProcessPipeline, post, terminal_count, wait_for
 from tests.integration.test_escalations_cli import baton
 

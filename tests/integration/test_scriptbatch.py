@@ -9,9 +9,9 @@ from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
-from shared.embedded import EmbeddedRedis
-from shared.redis_client import connect
-from shared.scriptbatch import ScriptBatch
+from shared.ops.embedded import EmbeddedRedis
+from shared.runtime.redis_client import connect
+from shared.runtime.scriptbatch import ScriptBatch
 
 INCR_BY = """
 local function handle(keys, argv)

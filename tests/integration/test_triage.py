@@ -5,8 +5,8 @@ from __future__ import annotations
 import orjson
 from redis.asyncio import Redis
 
-from shared.contracts import TriageResult
-from shared.embedded import EmbeddedRedis
+from shared.ops.embedded import EmbeddedRedis
+from shared.pipeline.contracts import TriageResult
 from tests.integration.harness import (
     INTAKE_RESULT,
     TRACEPARENT,

@@ -9,9 +9,9 @@ import orjson
 import pytest
 from redis.asyncio import Redis
 
-from shared.contracts import FinalResponse, ResponderRequest, TriageRequest
-from shared.embedded import EmbeddedRedis
-from shared.envelope import Envelope
+from shared.ops.embedded import EmbeddedRedis
+from shared.pipeline.contracts import FinalResponse, ResponderRequest, TriageRequest
+from shared.pipeline.envelope import Envelope
 from tests.integration.harness import (
     INTAKE_RESULT,
     RESPONDER_REQUEST,

@@ -9,8 +9,8 @@ import pytest
 from pydantic import SecretStr
 from redis.asyncio import Redis
 
-from shared.config import BatonSettings
-from shared.llm import LLMClient, build_llm
+from shared.agents.llm import LLMClient, build_llm
+from shared.pipeline.settings import BatonSettings
 from tests.fakes.openai_server import FakeOpenAI
 
 API_KEY = "sk-test-not-a-secret"

@@ -13,13 +13,13 @@ import asyncio
 import json
 import time
 
+from shared.agents.llm.breaker import CircuitBreaker
+from shared.agents.llm.openai_provider import OpenAIClient
+from shared.agents.llm.ratelimit import Limit, RateLimiter
+from shared.agents.llm.retry import RetryPolicy
+from shared.agents.llm.transport import ChatTransport
 from shared.errors import BatonError
-from shared.llm.breaker import CircuitBreaker
-from shared.llm.openai_provider import OpenAIClient
-from shared.llm.ratelimit import Limit, RateLimiter
-from shared.llm.retry import RetryPolicy
-from shared.llm.transport import ChatTransport
-from shared.redis_client import connect
+from shared.runtime.redis_client import connect
 from tests.llm.test_openai_provider import triage_request
 
 

@@ -7,9 +7,9 @@ import time
 
 import pytest
 
+from shared.agents.llm import Availability, LLMClient
+from shared.agents.llm.breaker import CircuitBreaker
 from shared.errors import PermanentError, RetryableError, UnavailableError
-from shared.llm import Availability, LLMClient
-from shared.llm.breaker import CircuitBreaker
 from tests.fakes.behaviours import Behaviour
 from tests.fakes.openai_server import FakeOpenAI
 from tests.llm.conftest import MakeClient

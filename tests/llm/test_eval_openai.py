@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from shared.embedded import EmbeddedRedis
-from shared.eval.evaluate import run_suite
-from shared.eval.session import RunOptions
-from shared.eval.suite import load_suite
+from shared.ops.embedded import EmbeddedRedis
+from shared.ops.eval.evaluate import run_suite
+from shared.ops.eval.session import RunOptions
+from shared.ops.eval.suite import load_suite
 from tests.fakes.openai_server import FakeOpenAI
 from tests.llm.conftest import API_KEY, FAST_LLM
 from tests.llm.test_pipeline_openai import (

@@ -17,21 +17,21 @@ from services.responder.handler import handle as responder_handle
 from services.responder.settings import ResponderSettings
 from services.triage.handler import handle as triage_handle
 from services.triage.settings import TriageSettings
-from shared.agent import AgentContext
-from shared.config import BatonSettings
-from shared.contracts import (
+from shared.agents.agent import AgentContext
+from shared.agents.guardrails import Budget, BudgetLedger
+from shared.agents.llm import LLMClient, LLMRequest, OfflineLLM, build_llm
+from shared.agents.llm.guarded import GuardedLLM
+from shared.agents.llm.pricing import PriceTable
+from shared.errors import ConfigError, ContractError, PermanentError
+from shared.pipeline.contracts import (
     CustomerRequest,
     ResponderRequest,
     ResponderResult,
     TriageRequest,
     TriageResult,
 )
-from shared.errors import ConfigError, ContractError, PermanentError
-from shared.guardrails import Budget, BudgetLedger
-from shared.keys import Keys
-from shared.llm import LLMClient, LLMRequest, OfflineLLM, build_llm
-from shared.llm.guarded import GuardedLLM
-from shared.llm.pricing import PriceTable
+from shared.pipeline.keys import Keys
+from shared.pipeline.settings import BatonSettings
 from tests.fakes.behaviours import Behaviour
 from tests.fakes.openai_server import FakeOpenAI
 from tests.llm.conftest import API_KEY, FAST_LLM, MakeClient, llm_settings

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from shared.embedded import EmbeddedRedis
-from shared.keys import Keys
+from shared.ops.embedded import EmbeddedRedis
+from shared.pipeline.keys import Keys
 from tests.fakes.behaviours import Behaviour, Recorded
 from tests.fakes.openai_server import FakeOpenAI
 from tests.helpers import post, wait_for

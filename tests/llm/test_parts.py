@@ -12,13 +12,13 @@ import pytest
 from pydantic import SecretStr
 
 from services.intake.screening import Screening
-from shared.contracts import IntakeResult, ResponderResult, TriageResult
-from shared.llm import build_llm
-from shared.llm.client import Usage
-from shared.llm.failures import parse_retry_after
-from shared.llm.pricing import PriceTable
-from shared.llm.retry import RetryPolicy
-from shared.llm.structured import strict_schema
+from shared.agents.llm import build_llm
+from shared.agents.llm.client import Usage
+from shared.agents.llm.failures import parse_retry_after
+from shared.agents.llm.pricing import PriceTable
+from shared.agents.llm.retry import RetryPolicy
+from shared.agents.llm.structured import strict_schema
+from shared.pipeline.contracts import IntakeResult, ResponderResult, TriageResult
 from tests.fakes.behaviours import Behaviour, Script
 from tests.fakes.openai_admin import AdminClient
 from tests.llm.conftest import API_KEY, FAST_LLM
@@ -114,7 +114,7 @@ def test_fake_server_as_a_process(tmp_path: Path) -> None:
 def _generate(base_url: str) -> int:
     import asyncio
 
-    from shared.config import BatonSettings
+    from shared.pipeline.settings import BatonSettings
 
     async def call() -> int:
         key = SecretStr(API_KEY)

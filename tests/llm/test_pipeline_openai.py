@@ -16,14 +16,14 @@ from redis.asyncio import Redis
 import services
 from services.pipeline import PIPELINE
 from services.responder import prompts as responder_prompts
-from shared.agent import AgentStage
-from shared.config import BatonSettings
-from shared.embedded import EmbeddedRedis
-from shared.keys import Keys
-from shared.llm import LLMClient
-from shared.runrecord import load_run
+from shared.agents.agent import AgentStage
+from shared.agents.llm import LLMClient
+from shared.ops.embedded import EmbeddedRedis
+from shared.pipeline.keys import Keys
+from shared.pipeline.settings import BatonSettings
+from shared.pipeline.stage import PipelineStage
+from shared.runtime.runrecord import load_run
 from shared.service import StageFactory
-from shared.stage import Stage
 from tests.fakes.behaviours import Behaviour, Recorded
 from tests.fakes.openai_server import FakeOpenAI
 from tests.helpers import (
@@ -105,7 +105,7 @@ async def pipeline(
 def keeping_client(service: str, clients: list[LLMClient]) -> StageFactory:
     """The real agent stage; its LLM client is remembered, to be closed after the test."""
 
-    def build(settings: BatonSettings, redis: Redis) -> Stage:
+    def build(settings: BatonSettings, redis: Redis) -> PipelineStage:
         stage = services.load(service).build_stage(settings, redis)
         assert isinstance(stage, AgentStage)
         clients.append(stage.llm)
@@ -412,7 +412,7 @@ async def test_usd_budget_running_out_escalates_before_the_expensive_model_is_ca
 
 
 def crashing_once(build: StageFactory, stages: list[CrashesOnceBeforeCommit]) -> StageFactory:
-    def wrapped(settings: BatonSettings, redis: Redis) -> Stage:
+    def wrapped(settings: BatonSettings, redis: Redis) -> PipelineStage:
         stage = CrashesOnceBeforeCommit(build(settings, redis))
         stages.append(stage)
         return stage

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
-from shared.embedded import EmbeddedRedis
+from shared.agents.llm import LLMRequest
+from shared.agents.llm.ratelimit import Limit, RateLimiter, rate_keys
 from shared.errors import RetryableError
-from shared.llm import LLMRequest
-from shared.llm.ratelimit import Limit, RateLimiter, rate_keys
+from shared.ops.embedded import EmbeddedRedis
 from tests.fakes.behaviours import Behaviour
 from tests.fakes.openai_server import FakeOpenAI
 from tests.llm.conftest import MakeClient

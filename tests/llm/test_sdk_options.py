@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pydantic import SecretStr
 
-from shared.config import BatonSettings
-from shared.llm import build_llm
+from shared.agents.llm import build_llm
+from shared.pipeline.settings import BatonSettings
 from tests.fakes.behaviours import Behaviour
 from tests.fakes.openai_server import FakeOpenAI
 from tests.llm.conftest import FAST_LLM, MakeClient

@@ -10,14 +10,14 @@ import orjson
 import pytest
 from aiohttp import web
 
-from shared.embedded import free_port
-from shared.llm.failures import classify
-from shared.llm.transport import (
+from shared.agents.llm.failures import classify
+from shared.agents.llm.transport import (
     ChatTransport,
     ProviderConnectionError,
     ProviderResponseError,
     ProviderStatusError,
 )
+from shared.ops.embedded import free_port
 
 Reply = Callable[[web.Request], Awaitable[web.StreamResponse]]
 REPLY = {

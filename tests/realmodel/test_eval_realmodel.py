@@ -3,10 +3,10 @@ default settings, ``OPENAI_BASE_URL`` pointing at the real model.
 
 Quality thresholds for a 0.5B model are not the point: every case must reach an outcome (none
 lost, none dead-lettered) and the report must be complete. The report is saved to
-``.baton/realmodel/eval.json``; the committed ``shared/eval/suites/baseline-realmodel.json`` (a
+``.baton/realmodel/eval.json``; the committed ``shared/ops/eval/suites/baseline-realmodel.json`` (a
 copy of one, beside the offline baseline) is what a change to prompts or models is compared with:
-``baton eval --suite shared/eval/suites/realmodel.toml --baseline
-shared/eval/suites/baseline-realmodel.json`` with ``OPENAI_BASE_URL`` at the server.
+``baton eval --suite shared/ops/eval/suites/realmodel.toml --baseline
+shared/ops/eval/suites/baseline-realmodel.json`` with ``OPENAI_BASE_URL`` at the server.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.embedded import EmbeddedRedis
+from shared.ops.embedded import EmbeddedRedis
 from tests.realmodel.conftest import ModelServer
 
 # A 0.5B model on two CPU cores takes 10-60 s an event: far past the suite's default timeout.

@@ -21,15 +21,15 @@ from redis.asyncio import Redis
 
 import services
 from services.pipeline import PIPELINE
-from shared.agent import AgentStage
-from shared.config import BatonSettings
-from shared.embedded import EmbeddedRedis
-from shared.eval.suite import load_suite
-from shared.keys import Keys
-from shared.llm.openai_provider import OpenAIClient
-from shared.runrecord import load_run
+from shared.agents.agent import AgentStage
+from shared.agents.llm.openai_provider import OpenAIClient
+from shared.ops.embedded import EmbeddedRedis
+from shared.ops.eval.suite import load_suite
+from shared.pipeline.keys import Keys
+from shared.pipeline.settings import BatonSettings
+from shared.pipeline.stage import PipelineStage
+from shared.runtime.runrecord import load_run
 from shared.service import StageFactory
-from shared.stage import Stage
 from tests.helpers import InProcessPipeline, post, stream_entries, terminal_count, wait_for
 from tests.realmodel.conftest import ModelServer
 
@@ -43,7 +43,7 @@ EVENT_TIMEOUT_S = 240.0
 
 
 def keeping_client(service: str, clients: dict[str, OpenAIClient]) -> StageFactory:
-    def build(settings: BatonSettings, redis: Redis) -> Stage:
+    def build(settings: BatonSettings, redis: Redis) -> PipelineStage:
         stage = services.load(service).build_stage(settings, redis)
         assert isinstance(stage, AgentStage)
         assert isinstance(stage.llm, OpenAIClient)

@@ -14,8 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from shared.acl import parse_env
-from shared.embedded import EmbeddedRedis, find_redis_server
+from shared.ops.acl import parse_env
+from shared.ops.embedded import EmbeddedRedis, find_redis_server
 from tests.fault.processes import REPO_ROOT, worker_env
 from tests.helpers import raw_command
 
@@ -73,7 +73,7 @@ async def baton_acl(directory: Path, prefix: str, port: int) -> dict[str, str]:
     """Run the real ``baton acl`` for a Redis on 127.0.0.1:``port``; the credentials it wrote."""
     version = "{}.{}".format(*server_version()[:2])
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "shared.cli.app", "acl",
+        sys.executable, "-m", "shared.ops.cli.app", "acl",
         "--out", str(directory / "users.acl"), "--env-file", str(directory / "credentials.env"),
         "--prefix", prefix, "--host", f"127.0.0.1:{port}", "--redis-version", version,
         cwd=REPO_ROOT, env=worker_env("", prefix), stdout=asyncio.subprocess.PIPE,

@@ -18,11 +18,11 @@ import pytest
 from redis.asyncio import Redis
 
 from services.pipeline import PIPELINE
-from shared import durability
-from shared.acl import AclUser
-from shared.embedded import free_port
-from shared.keys import Keys
-from shared.redis_client import connect
+from shared.ops import durability
+from shared.ops.acl import AclUser
+from shared.ops.embedded import free_port
+from shared.pipeline.keys import Keys
+from shared.runtime.redis_client import connect
 from tests.audit import TERMINALS, progressed, publish_figures, settled
 from tests.fault.load import Producer
 from tests.fault.processes import Fleet
@@ -79,7 +79,7 @@ def fleet(shipped: Shipped, tmp_path: Path) -> Iterator[Fleet]:
 async def test_script_writes_survive_a_crash_exactly_when_durability_says_so(
     shipped: Shipped, default_user: str
 ) -> None:
-    """Pins shared.durability's version rule to what this redis-server really does."""
+    """Pins shared.ops.durability's version rule to what this redis-server really does."""
     server, keys = shipped.server, shipped.keys
     if default_user == "off":
         server.stop()

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from shared.backoff import equal_jitter, full_jitter
+from shared.runtime.backoff import equal_jitter, full_jitter
 
 BASE, CAP = 0.2, 10.0
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from shared.bench.plan import census_total
-from shared.bench.resources import command_census
+from shared.ops.bench.plan import census_total
+from shared.ops.bench.resources import command_census
 
 
 def test_census_gives_each_commands_calls_and_microseconds_per_event_busiest_first() -> None:

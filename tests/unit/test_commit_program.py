@@ -1,4 +1,4 @@
-"""CommitProgram lays out arguments exactly as shared/lua/commit.lua documents them."""
+"""CommitProgram lays out arguments exactly as shared/runtime/lua/commit.lua documents them."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ import msgpack
 import orjson
 import pytest
 
-from shared.commit import CommitProgram, load_lua, outcome_ops
-from shared.guardrails import LedgerStamp
-from shared.keys import Keys
-from shared.outcome import Charge, Outcome, Publish, Step
-from shared.runrecord import Op
+from shared.agents.guardrails import LedgerStamp
+from shared.pipeline.keys import Keys
+from shared.runtime.commit import CommitProgram, load_lua, outcome_ops
+from shared.runtime.outcome import Charge, Outcome, Publish, Step
+from shared.runtime.runrecord import Op
 
 
 @dataclass(frozen=True)

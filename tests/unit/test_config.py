@@ -6,8 +6,8 @@ import pytest
 
 from services.intake.settings import IntakeSettings
 from services.validator.settings import ValidatorSettings
-from shared.config import BatonSettings, load_settings
 from shared.errors import ConfigError
+from shared.pipeline.settings import BatonSettings, load_settings
 
 
 def test_defaults_are_valid_and_offline() -> None:

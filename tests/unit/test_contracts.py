@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from services.pipeline import PIPELINE
-from shared.contracts import (
+from shared.pipeline.contracts import (
     Contract,
     CustomerRequest,
     FinalResponse,
@@ -19,7 +19,7 @@ from shared.contracts import (
     TriageRequest,
     TriageResult,
 )
-from shared.contracts.base import MAX_TEXT_CHARS
+from shared.pipeline.contracts.base import MAX_TEXT_CHARS
 
 INTAKE_RESULT: dict[str, Any] = {
     "text": "My invoice is wrong",

@@ -7,8 +7,8 @@ from typing import Any
 import orjson
 import pytest
 
-from shared.envelope import SCHEMA_VERSION, Envelope, Fields, Halt
 from shared.errors import ContractError
+from shared.pipeline.envelope import SCHEMA_VERSION, Envelope, Fields, Halt
 
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from shared.eval.baseline import (
+from shared.ops.eval.baseline import (
     LATENCY_SLACK_S,
     RULES,
     BaselineError,

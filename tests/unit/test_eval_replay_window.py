@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from shared.eval.shadow import ShadowError, replay_payload, stream_bound
+from shared.ops.eval.shadow import ShadowError, replay_payload, stream_bound
 
 NOW = 1_700_000_000.0
 MAX_BYTES = 65_536

@@ -6,11 +6,11 @@ from typing import Any
 
 import pytest
 
-from shared.eval.collect import LOST, Observed
-from shared.eval.metrics import summarise
-from shared.eval.scoring import score
-from shared.eval.suite import Case
-from shared.eval.trajectory import trajectory
+from shared.ops.eval.collect import LOST, Observed
+from shared.ops.eval.metrics import summarise
+from shared.ops.eval.scoring import score
+from shared.ops.eval.suite import Case
+from shared.ops.eval.trajectory import trajectory
 
 
 def step(stage: str, outcome: str = "ok", **fields: Any) -> dict[str, Any]:

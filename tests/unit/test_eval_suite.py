@@ -9,7 +9,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from shared.eval.suite import (
+from shared.ops.eval.suite import (
     DEFAULT_SUITE,
     SCHEMA_FILE,
     ExpectEscalation,
@@ -48,7 +48,7 @@ def write(tmp_path: Path, text: str) -> Path:
 
 def test_the_committed_json_schema_is_the_models_schema() -> None:
     assert SCHEMA_FILE.read_text() == json_schema(), (
-        "suite.schema.json is stale: run `python -m shared.eval.suite --write`"
+        "suite.schema.json is stale: run `python -m shared.ops.eval.suite --write`"
     )
 
 

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from shared import eventloop
+from shared.runtime import eventloop
 
 
 async def running_loop_module() -> str:

@@ -9,9 +9,9 @@ import pytest
 from pydantic import BaseModel, StringConstraints
 
 from services.intake.screening import Screening
-from shared.contracts.responder import ResponderResult
-from shared.contracts.triage import TriageResult
-from shared.llm.example import example_answer
+from shared.agents.llm.example import example_answer
+from shared.pipeline.contracts.responder import ResponderResult
+from shared.pipeline.contracts.triage import TriageResult
 
 
 @pytest.mark.parametrize("contract", [Screening, TriageResult, ResponderResult])

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from shared.health import heartbeat_valid, main, write_heartbeat
+from shared.runtime.health import heartbeat_valid, main, write_heartbeat
 
 
 def test_a_heartbeat_holds_until_its_ttl_runs_out(tmp_path: Path) -> None:
@@ -37,7 +37,7 @@ def test_the_check_exits_0_while_valid_1_when_stale_2_without_a_file(tmp_path: P
 def test_python_m_shared_health_reads_the_variable(tmp_path: Path) -> None:
     path = tmp_path / "heartbeat"
     write_heartbeat(path, "triage-1", ttl_s=60.0)
-    command = [sys.executable, "-m", "shared.health"]
+    command = [sys.executable, "-m", "shared.runtime.health"]
     env = {"BATON_HEARTBEAT_FILE": str(path), "PATH": "/usr/bin:/bin"}
     assert subprocess.run(command, env=env, check=False).returncode == 0
     path.unlink()

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from shared import heap
+from shared.runtime import heap
 
 
 @pytest.fixture
@@ -65,7 +65,7 @@ def test_worker_processes_load_no_terminal_rendering_or_client_metrics_sdk(servi
 
 
 def test_baton_worker_hands_its_process_over_to_the_services_own_entry_point() -> None:
-    cli, service = _import_logs("-m", "shared.cli.app", "worker", "triage")
+    cli, service = _import_logs("-m", "shared.ops.cli.app", "worker", "triage")
     assert "typer" in cli
     assert "typer" not in service
     assert "services.triage" in service
@@ -82,7 +82,7 @@ def _run(script: str) -> str:
 def test_libraries_take_their_fallbacks_when_modules_are_kept_out() -> None:
     out = _run(
         "import sys\n"
-        "from shared import heap\n"
+        "from shared.runtime import heap\n"
         "heap.keep_out_unused_modules()\n"
         "import redis.asyncio, structlog\n"
         "print(sys.modules['rich'], sys.modules['opentelemetry.sdk.metrics'])\n"
@@ -97,7 +97,7 @@ def test_libraries_take_their_fallbacks_when_modules_are_kept_out() -> None:
 def test_a_module_already_loaded_is_left_alone() -> None:
     out = _run(
         "import sys, rich.console\n"
-        "from shared import heap\n"
+        "from shared.runtime import heap\n"
         "heap.keep_out_unused_modules()\n"
         "import rich.table\n"
         "print(sys.modules['rich'] is not None)\n"

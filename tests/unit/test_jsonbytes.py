@@ -3,7 +3,7 @@ import tracemalloc
 
 import orjson
 
-from shared.jsonbytes import compact_json
+from shared.runtime.jsonbytes import compact_json
 
 
 def test_compact_json_is_the_same_json_as_orjson_writes() -> None:

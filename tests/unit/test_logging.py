@@ -7,8 +7,8 @@ import io
 import orjson
 import structlog
 
-from shared.config import BatonSettings
-from shared.logging import configure_logging, enter_attempt, leave_attempt, logs_at
+from shared.observability.logging import configure_logging, enter_attempt, leave_attempt
+from shared.pipeline.settings import BatonSettings
 
 
 def lines(out: io.BytesIO) -> list[dict[str, object]]:
@@ -36,7 +36,7 @@ def test_lines_inside_an_attempt_carry_its_ids_and_lines_after_it_do_not() -> No
 
 
 def test_a_level_is_written_only_when_the_configured_level_admits_it() -> None:
-    assert logs_at(BatonSettings(log_level="info"), "info")
-    assert logs_at(BatonSettings(log_level="debug"), "info")
-    assert not logs_at(BatonSettings(log_level="warning"), "info")
-    assert logs_at(BatonSettings(log_level="warning"), "error")
+    assert BatonSettings(log_level="info").logs_at("info")
+    assert BatonSettings(log_level="debug").logs_at("info")
+    assert not BatonSettings(log_level="warning").logs_at("info")
+    assert BatonSettings(log_level="warning").logs_at("error")

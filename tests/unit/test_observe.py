@@ -10,11 +10,11 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import Span
 
-from shared.delivery import Delivery
-from shared.logging import current_attempt
-from shared.metrics import Metrics
-from shared.observe import Observer
-from shared.tracing import Tracing
+from shared.observability.logging import current_attempt
+from shared.observability.metrics import Metrics
+from shared.observability.observe import Observer
+from shared.observability.tracing import Tracing
+from shared.runtime.delivery import Delivery
 
 DELIVERY = Delivery("s", "1-0", {b"event_id": b"e-1"}, 1)
 

@@ -12,10 +12,10 @@ import pytest
 import structlog
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
-from shared.config import BatonSettings
-from shared.logging import configure_logging
-from shared.otellog import OTEL_LOGGER, FoldedWarnings, quiet_exports
-from shared.tracing import Tracing, _otlp_exporter
+from shared.observability.logging import configure_logging
+from shared.observability.otellog import OTEL_LOGGER, FoldedWarnings, quiet_exports
+from shared.observability.tracing import Tracing, _otlp_exporter
+from shared.pipeline.settings import BatonSettings
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from shared.outcome import Step, evolve
+from shared.runtime.outcome import Step, evolve
 
 
 def test_evolve_copies_a_frozen_step_with_the_changes_and_leaves_the_original_alone() -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from services.pipeline import PIPELINE
-from shared.contracts import Contract
 from shared.errors import ConfigError
 from shared.pipeline import ESCALATIONS, RESPONSES, AgentSpec, Pipeline
+from shared.pipeline.contracts import Contract
 from shared.pipeline.routing import CheckContext, Decision, Respond, RouteContext
 
 

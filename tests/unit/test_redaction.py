@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from shared.redaction import (
+from shared.agents.redaction import (
     CARD,
     CARD_MARK,
     DATE,

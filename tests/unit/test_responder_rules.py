@@ -6,9 +6,9 @@ import pytest
 
 from services.pipeline import PIPELINE
 from services.responder.rules import ANSWERS, CLARIFY, GREETING, SIGN_OFF, URGENT_NOTE, draft
-from shared.contracts import CATEGORIES, Contract, ResponderRequest
-from shared.contracts.responder import Mode
-from shared.contracts.triage import Category, Priority
+from shared.pipeline.contracts import CATEGORIES, Contract, ResponderRequest
+from shared.pipeline.contracts.responder import Mode
+from shared.pipeline.contracts.triage import Category, Priority
 
 
 def check(stage: str, result: Contract) -> list[str]:

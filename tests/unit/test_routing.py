@@ -10,7 +10,13 @@ import pytest
 from services.intake import routing as intake_routing
 from services.triage import routing as triage_routing
 from services.validator.settings import ValidatorSettings
-from shared.contracts import IntakeResult, PiiCounts, ResponderRequest, TriageRequest, TriageResult
+from shared.pipeline.contracts import (
+    IntakeResult,
+    PiiCounts,
+    ResponderRequest,
+    TriageRequest,
+    TriageResult,
+)
 from shared.pipeline.routing import Decision, Escalate, Forward, RouteContext
 
 

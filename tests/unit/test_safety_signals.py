@@ -9,7 +9,7 @@ import pytest
 
 from services.intake.rules import combined_risk, screen_injection
 from services.triage import safety
-from shared.contracts import TriageRequest, TriageResult
+from shared.pipeline.contracts import TriageRequest, TriageResult
 
 SENSITIVE = ("legal", "emergency", "complaint")
 MISSED: dict[str, Any] = {

@@ -5,9 +5,9 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from shared.envelope import Fields
 from shared.errors import ContractError
-from shared.submission import decode_submission, default_event_id, event_id_of
+from shared.pipeline.envelope import Fields
+from shared.pipeline.submission import decode_submission, default_event_id, event_id_of
 
 ENTRY_ID = "1700000000000-7"
 FALLBACK_ID = f"evt-{ENTRY_ID}"

@@ -9,7 +9,7 @@ import pytest
 
 from services.triage.keywords import KeywordIndex, leading_word, whole_word
 from services.triage.rules import HIGH, KEYWORDS, URGENT
-from shared.cli.demo import DEMO_EVENTS
+from shared.ops.cli.demo import DEMO_EVENTS
 
 SUITE = Path(__file__).parents[2] / "shared" / "eval" / "suites" / "default.toml"
 TRICKY = [

@@ -9,7 +9,7 @@ import pytest
 
 from services.intake.rules import INJECTION_PATTERNS
 from services.triage.rules import classify, without_instructions
-from shared.contracts import TriageRequest, TriageResult
+from shared.pipeline.contracts import TriageRequest, TriageResult
 
 SENSITIVE = ("legal", "emergency", "complaint")
 THRESHOLD = 0.6

@@ -7,8 +7,14 @@ from typing import Any
 import pytest
 
 from services.pipeline import PIPELINE
-from shared.contracts import Contract, IntakeResult, PiiCounts, ResponderResult, TriageResult
-from shared.prompting import untrusted
+from shared.agents.prompting import untrusted
+from shared.pipeline.contracts import (
+    Contract,
+    IntakeResult,
+    PiiCounts,
+    ResponderResult,
+    TriageResult,
+)
 
 
 def check(stage: str, result: Contract) -> list[str]:

@@ -9,13 +9,13 @@ from redis.asyncio import Redis
 
 from services.validator.settings import ValidatorSettings
 from services.validator.stage import ValidatorStage
-from shared.contracts import Contract
-from shared.delivery import Delivery
-from shared.envelope import Envelope
+from shared.agents.guardrails import BudgetLedger
 from shared.errors import ContractError
-from shared.guardrails import BudgetLedger
 from shared.pipeline import RESPONSES, AgentSpec, Pipeline
+from shared.pipeline.contracts import Contract
+from shared.pipeline.envelope import Envelope
 from shared.pipeline.routing import CheckContext, Decision, Forward, RouteContext
+from shared.runtime.delivery import Delivery
 
 
 class Note(Contract):
