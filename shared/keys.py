@@ -33,6 +33,11 @@ class Keys:
     def dlq(self) -> str:
         return self.stream("dlq")
 
+    @property
+    def audit(self) -> str:
+        """What operators changed from the console (who, what, when)."""
+        return self.stream("audit")
+
     def run(self, event_id: str) -> str:
         return f"{self.prefix}:run:{event_id}"
 
