@@ -14,7 +14,9 @@ from redis.asyncio import Redis
 from shared.config import BatonSettings
 from shared.console.app import create_app
 from shared.console.settings import ConsoleSettings, ConsoleUser
+from shared.delivery import as_text
 from shared.redis_client import connect
+from tests.audit import read_stream
 
 TOKENS = {
     "alice": "alice-operator-token-0001",
@@ -47,9 +49,9 @@ async def console(
 
 
 @asynccontextmanager
-async def client(transport: httpx.ASGITransport, user: str | None = None) -> AsyncIterator[
-    httpx.AsyncClient
-]:
+async def client(
+    transport: httpx.ASGITransport, user: str | None = None
+) -> AsyncIterator[httpx.AsyncClient]:
     """A browser-like client, logged in as ``user`` when given."""
     async with httpx.AsyncClient(transport=transport, base_url="http://console") as http:
         if user is not None:
@@ -73,3 +75,8 @@ async def post_form(http: httpx.AsyncClient, page: str, action: str, **data: Any
     """Submit a form of ``page`` as a browser would: with the page's form token."""
     html = (await http.get(page)).text
     return await http.post(action, data={"csrf": csrf_of(html), **data})
+
+
+async def entry_ids(redis: Redis, stream: str) -> list[str]:
+    """The ids of every entry of ``stream``, oldest first."""
+    return [as_text(entry["_id"]) for entry in await read_stream(redis, stream)]
