@@ -21,7 +21,7 @@ from shared.errors import ConfigError
 from shared.keys import Keys
 from shared.llm.ratelimit import rate_keys
 
-ALL_USERS = ["default", *PIPELINE.services, "operator", "producer", "keda"]
+ALL_USERS = ["default", *PIPELINE.services, "operator", "viewer", "producer", "keda"]
 
 
 @pytest.fixture
