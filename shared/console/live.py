@@ -19,6 +19,7 @@ from services.pipeline import PIPELINE
 from shared import streamstats
 from shared.console.web import SECURITY_HEADERS, render, session_of, state
 from shared.delivery import as_text
+from shared.inbox import GROUP
 from shared.keys import Keys
 
 WINDOW_S = 60
@@ -58,9 +59,14 @@ async def collect(redis: Redis, keys: Keys) -> dict[str, Any]:
     spent = await _cost(redis, keys, sample)
     total = sum(rates.values()) * WINDOW_S
     scale = total / len(sample) if sample else 0.0
+    streams = streamstats.as_json(states)
+    for stream in streams:
+        for group in stream["groups"]:
+            if group["name"] == GROUP:  # people, not workers: no heartbeats to tell alive by
+                group["consumers_alive"] = group["consumers_dead"] = None
     return {
         "at": time.strftime("%H:%M:%S", time.gmtime()),
-        "streams": streamstats.as_json(states),
+        "streams": streams,
         "events_per_s": rates,
         "cost_per_min_usd": round(spent * scale, 6),
         "cost_sampled_events": len(sample),

@@ -26,8 +26,8 @@
           cell(row, g.lag === null ? "?" : String(g.lag));
           cell(row, String(g.pending));
           cell(row, g.oldest_pending_idle_ms === null ? "-" : (g.oldest_pending_idle_ms / 1000).toFixed(1) + "s");
-          cell(row, String(g.consumers_alive));
-          cell(row, String(g.consumers_dead));
+          cell(row, g.consumers_alive === null ? "-" : String(g.consumers_alive));
+          cell(row, g.consumers_dead === null ? "-" : String(g.consumers_dead));
         } else {
           for (let i = 0; i < 6; i++) cell(row, "-");
         }
