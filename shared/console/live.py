@@ -44,8 +44,8 @@ async def data(request: Request) -> Response:
 
 async def collect(redis: Redis, keys: Keys) -> dict[str, Any]:
     """Everything the live view shows, as JSON data."""
-    streams = [keys.stream(name) for name in PIPELINE.streams()]
-    states = await streamstats.collect(redis, keys, streams)
+    names = [keys.stream(name) for name in PIPELINE.streams()]
+    states = await streamstats.collect(redis, keys, names)
     since_ms = int((time.time() - WINDOW_S) * 1000)
     rates: dict[str, float] = {}
     ended: list[str] = []

@@ -14,6 +14,7 @@ from typing import Literal, Self
 
 from pydantic import BaseModel, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings.exceptions import SettingsError
 
 from shared.errors import ConfigError
 
@@ -30,7 +31,11 @@ class ConsoleUser(BaseModel):
 
 class ConsoleSettings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="BATON_CONSOLE_", extra="ignore", frozen=True, populate_by_name=True
+        env_prefix="BATON_CONSOLE_",
+        extra="ignore",
+        frozen=True,
+        populate_by_name=True,
+        env_ignore_empty=True,  # compose passes unset variables as empty strings
     )
 
     host: str = Field(default="127.0.0.1", description="listen address; loopback unless told")
@@ -92,6 +97,9 @@ def load_console_settings(**overrides: object) -> ConsoleSettings:
         return ConsoleSettings(**overrides)  # type: ignore[arg-type]
     except ConfigError:
         raise
+    except SettingsError as exc:  # e.g. BATON_CONSOLE_USERS is not JSON
+        raise ConfigError(f"invalid console settings: {exc}; BATON_CONSOLE_USERS is JSON: "
+                          '{"alice": {"token": "...", "role": "operator"}}') from exc  # fmt: skip
     except ValidationError as exc:
         problems = "; ".join(
             f"BATON_CONSOLE_{'_'.join(str(p) for p in e['loc'][:1]).upper()}: {e['msg']}"
