@@ -8,7 +8,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 
 from shared.cli import common
 from shared.config import BatonSettings
@@ -37,12 +36,11 @@ def console(
     overrides = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
     settings, token = load_console_settings(**overrides).with_generated_token()
     url = common.redis_url(base)
-    out = Console(stderr=True)
     for warning in warnings(settings, common.run(_user(base, settings, url))):
-        out.print(f"[bold yellow]warning:[/] {warning}", highlight=False)
+        typer.echo(f"warning: {warning}", err=True)
     if token:
-        out.print(f"no console users configured; this run's operator token: {token}")
-    out.print(f"Baton console on http://{settings.host}:{settings.port}/", highlight=False)
+        typer.echo(f"no console users configured; this run's operator token: {token}", err=True)
+    typer.echo(f"Baton console on http://{settings.host}:{settings.port}/", err=True)
     operator, viewer = redis_clients(base, settings, url)
     app = create_app(base, settings, operator, viewer)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning")

@@ -13,7 +13,7 @@ import re
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import cast
 
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
@@ -150,18 +150,31 @@ async def _pending(redis: Redis, stream: str, low: str, high: str, count: int) -
     return {as_text(cast(bytes, p["message_id"])): int(p["times_delivered"]) for p in rows}
 
 
+async def _fetch(redis: Redis, stream: str, ids: list[str]) -> dict[str, dict[bytes, bytes]]:
+    """The entries ``ids`` (in stream order): one XRANGE over their span when they lie close
+    together (the usual case), one XRANGE per id for those it did not reach."""
+    wanted = set(ids)
+    rows = cast(Rows, await redis.xrange(stream, ids[0], ids[-1], count=2 * len(ids)))
+    found = {as_text(i): f for i, f in rows if as_text(i) in wanted}
+    missing = [i for i in ids if i not in found]
+    if missing:
+        async with redis.pipeline(transaction=False) as pipe:
+            for entry_id in missing:
+                pipe.xrange(stream, entry_id, entry_id)
+            replies: list[Rows] = await pipe.execute()
+        found |= {as_text(r[0][0]): r[0][1] for r in replies if r}
+    return found
+
+
 async def _open_rows(redis: Redis, stream: str, bounds: Bounds) -> AsyncIterator[InboxEntry]:
     low, high = bounds.low(), bounds.high()
     while True:  # the pending part, through XPENDING
         pending = await _pending(redis, stream, low, high, CHUNK)
         if pending:
-            async with redis.pipeline(transaction=False) as pipe:
-                for entry_id in pending:
-                    pipe.xrange(stream, entry_id, entry_id)
-                replies: list[Any] = await pipe.execute()
-            for (entry_id, count), rows in zip(pending.items(), replies, strict=True):
-                if rows:  # else deleted since
-                    yield make_entry(entry_id, rows[0][1], count)
+            found = await _fetch(redis, stream, list(pending))
+            for entry_id, count in pending.items():
+                if entry_id in found:  # else deleted since
+                    yield make_entry(entry_id, found[entry_id], count)
             low = f"({list(pending)[-1]}"
         if len(pending) < CHUNK:
             break

@@ -63,7 +63,7 @@ class ConsoleSettings(BaseSettings):
     )
     page_size: int = Field(default=50, ge=1, le=500)
     scan_budget: int = Field(
-        default=5000, ge=100, le=100_000, description="entries a filtered page reads at most"
+        default=2000, ge=100, le=100_000, description="entries a filtered page reads at most"
     )
 
     @model_validator(mode="after")

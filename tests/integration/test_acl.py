@@ -372,7 +372,7 @@ def viewer_cells(k: Keys) -> tuple[list[Cmd], list[Cmd]]:
             ("XRANGE", s, "-", "+", "COUNT", "50"), ("XREVRANGE", s, "+", "-"), ("XLEN", s),
             ("XINFO", "GROUPS", s),
         )],
-        ("XPENDING", k.dlq, "operators", "-", "+", "10"),
+        ("XPENDING", k.dlq, "operators", "-", "+", "10"), ("XINFO", "STREAM", k.responses),
         ("XINFO", "CONSUMERS", k.stream("intake"), "intake"),
         ("HGETALL", run), ("LRANGE", steps, "0", "-1"), ("EXISTS", k.heartbeat("triage", "c")),
     ]  # fmt: skip
