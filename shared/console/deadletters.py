@@ -12,12 +12,14 @@ import dataclasses
 from typing import Any
 
 import orjson
+from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 
 from services.pipeline import PIPELINE
 from shared import replay
 from shared.console import audit, paging
+from shared.console.auth import Session
 from shared.console.web import (
     ConsoleState,
     NotFoundError,
@@ -37,7 +39,7 @@ FILTERS = ("stage", "reason", "older_than_min", "younger_than_min", "all")
 BULK_CAP = 500  # entries one bulk request changes at most; run it again for more
 
 
-def bounds_and_keep(query: dict[str, str], after: str | None) -> tuple[paging.Bounds, Any]:
+def bounds_and_keep(query: dict[str, str], after: str | None) -> tuple[paging.Bounds, paging.Keep]:
     older = number(query.get("older_than_min"), "older than (minutes)")
     younger = number(query.get("younger_than_min"), "younger than (minutes)")
     if after and not paging.valid_id(after):
@@ -139,7 +141,7 @@ async def detail_page(request: Request) -> Response:
 def _detail(
     request: Request,
     entry: InboxEntry,
-    session: Any,
+    session: Session,
     *,
     part: str,
     text: str,
@@ -228,7 +230,7 @@ async def _replay(
     )
 
 
-async def chosen(console: ConsoleState, form: Any) -> list[InboxEntry]:
+async def chosen(console: ConsoleState, form: FormData) -> list[InboxEntry]:
     """The dead letters a bulk form names: ticked ids, or every open one its filter matches."""
     redis = console.operator_redis
     if form.get("scope") == "filter":
@@ -285,7 +287,7 @@ async def bulk_purge(request: Request) -> Response:
     return redirect("/dlq", notice=f"purged {len(entries)} dead letter(s)")
 
 
-def _carried(form: Any) -> list[tuple[str, str]]:
+def _carried(form: FormData) -> list[tuple[str, str]]:
     """The form's choices, to carry from a preview to its confirmation."""
     keep = ("scope", "ids", *FILTERS)
     return [(k, str(v)) for k, v in form.multi_items() if k in keep]

@@ -14,6 +14,7 @@ from starlette.responses import Response
 
 from shared import resolve as resolution
 from shared.console import audit, paging
+from shared.console.auth import Session
 from shared.console.web import (
     NotFoundError,
     change_form,
@@ -112,7 +113,7 @@ async def _entry(request: Request, as_operator: bool) -> InboxEntry:
 async def _detail(
     request: Request,
     entry: InboxEntry,
-    session: Any,
+    session: Session,
     *,
     reply: str,
     error: str | None = None,
@@ -176,7 +177,7 @@ async def resolve(request: Request) -> Response:
     return redirect("/escalations", resolved=entry.event_id)
 
 
-async def _already(request: Request, entry: InboxEntry, session: Any, text: str) -> Response:
+async def _already(request: Request, entry: InboxEntry, session: Session, text: str) -> Response:
     fresh = await _entry(request, True)
     run = await load_run(state(request).operator_redis, state(request).keys, entry.event_id)
     who = _resolver(run) or "someone else"

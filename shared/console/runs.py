@@ -18,11 +18,10 @@ from shared.runrecord import load_run
 
 async def find(request: Request) -> Response:
     """The search box: go to the run of the event id typed in."""
-    session_of(request)
+    session = session_of(request)
     event_id = request.query_params.get("event_id", "").strip()
     if not event_id:
-        return render(request, "run.html", {"record": None, "event_id": ""},
-                      session=session_of(request))  # fmt: skip
+        return render(request, "run.html", {"record": None, "event_id": ""}, session=session)
     return redirect("/runs/" + quote(event_id, safe=""))
 
 

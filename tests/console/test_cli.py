@@ -23,8 +23,10 @@ def started(redis_server: EmbeddedRedis, prefix: str, tmp_path: Path) -> Iterato
     port, log = free_port(), tmp_path / "console.log"
     env = worker_env(redis_server.url, prefix, {"BATON_CONSOLE_PORT": str(port)})
     with log.open("wb") as out:
-        process = subprocess.Popen([sys.executable, "-m", "shared.cli.app", "console"],
-                                   cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
+        process = subprocess.Popen(
+            [sys.executable, "-m", "shared.cli.app", "console"],
+            cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
         try:
             yield port, log
         finally:
@@ -64,8 +66,10 @@ def test_bad_console_settings_are_a_clear_usage_error(
     redis_server: EmbeddedRedis, prefix: str
 ) -> None:
     env = worker_env(redis_server.url, prefix, {"BATON_CONSOLE_USERS": "{not json"})
-    done = subprocess.run([sys.executable, "-m", "shared.cli.app", "console"], cwd=REPO_ROOT,
-                          env=env, capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", "shared.cli.app", "console"],
+        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
     assert done.returncode == 2
     assert "BATON_CONSOLE_USERS is JSON" in done.stderr
     assert "Traceback" not in done.stderr
