@@ -21,7 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.config import BatonSettings
 from shared.console import audit, deadletters, escalations, live, runs
-from shared.console.auth import ForbiddenError
+from shared.console.auth import ForbiddenError, check_csrf
 from shared.console.settings import ConsoleSettings
 from shared.console.web import (
     HERE,
@@ -64,6 +64,9 @@ async def login(request: Request) -> Response:
 
 
 async def logout(request: Request) -> Response:
+    session = state(request).auth.session(request)
+    if session is not None:
+        check_csrf(session.csrf, (await request.form()).get("csrf"))
     response = RedirectResponse("/login", status_code=303)
     state(request).auth.end(response)
     return response

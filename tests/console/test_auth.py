@@ -89,3 +89,14 @@ def test_without_users_a_one_off_operator_token_is_made() -> None:
     assert token is not None
     assert settings.all_users()["admin"].role == "operator"
     assert settings.host == "127.0.0.1"
+
+
+async def test_logging_out_needs_the_forms_token_and_ends_the_session(
+    redis_server: EmbeddedRedis, prefix: str
+) -> None:
+    async with console(redis_server.url, prefix) as app, client(app, "alice") as http:
+        assert (await http.post("/logout", data={"csrf": "forged"})).status_code == 403
+        csrf = csrf_of((await http.get("/escalations")).text)
+        reply = await http.post("/logout", data={"csrf": csrf})
+        assert (reply.status_code, reply.headers["location"]) == (303, "/login")
+        assert (await http.get("/escalations")).status_code == 303
