@@ -4,6 +4,7 @@ when it would run as Redis's admin user, and a clear error for bad settings."""
 from __future__ import annotations
 
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -73,3 +74,23 @@ def test_bad_console_settings_are_a_clear_usage_error(
     assert done.returncode == 2
     assert "BATON_CONSOLE_USERS is JSON" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_baton_up_with_console_serves_it_beside_the_workers(
+    redis_server: EmbeddedRedis, prefix: str, tmp_path: Path
+) -> None:
+    port, log = free_port(), tmp_path / "up.log"
+    env = worker_env(redis_server.url, prefix, {"BATON_CONSOLE_PORT": str(port)})
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "shared.cli.app", "up", "--console"],
+            cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        try:
+            output = _serving(port, log)
+            token = re.search(r"console token \(this run only\): (\S+)", output)
+            assert token, output
+            assert f"console at http://127.0.0.1:{port}/" in output
+        finally:
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(60) == 0
