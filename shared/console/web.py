@@ -56,7 +56,6 @@ class ConsoleState:
     viewer_redis: Redis
     tracing: Tracing
     auth: Auth = field(init=False)
-    live_samples: dict[str, tuple[float, int]] = field(default_factory=dict)
     templates: Jinja2Templates = field(init=False)
 
     def __post_init__(self) -> None:
