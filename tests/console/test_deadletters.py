@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import html
 import re
 
 from redis.asyncio import Redis
 
 from shared.embedded import EmbeddedRedis
 from shared.keys import Keys
+from shared.runrecord import load_run
+from tests.audit import read_stream
 from tests.console.harness import client, console, csrf_of, entry_ids
 from tests.helpers import InProcessPipeline, broken_triage, post, stream_entries, wait_for
 
@@ -93,3 +96,35 @@ async def test_a_selection_is_previewed_replayed_and_purged_with_confirmation(
         assert resolved.text.count('class="resolved"') == 2
     events = sorted(e["event_id"] for e in await stream_entries(redis, keys.responses))
     assert events == [b"d-0", b"d-1"]
+
+
+async def test_an_envelope_dead_letter_is_edited_at_its_stage_input_and_replayed(
+    redis_server: EmbeddedRedis, redis: Redis, prefix: str
+) -> None:
+    keys, url = Keys(prefix), redis_server.url
+    async with InProcessPipeline(url, prefix, stages={"triage": broken_triage}):
+        await post(redis, keys, {"text": "Charged twice for invoice 12", "event_id": "env-1"})
+        (entry_id,) = await dead_letters(url, redis, keys, 1)
+    async with console(url, prefix) as app, client(app, "alice") as http:
+        page = await http.get(f"/dlq/{entry_id}")
+        assert "The payload to replay" in page.text  # triage's input, from the envelope
+        assert "Charged twice for invoice 12" in page.text
+        edited = page.text.split('spellcheck="false">')[1].split("</textarea>")[0]
+        edited = html.unescape(edited).replace("invoice 12", "invoice 12 (edited)")
+        action = f"/dlq/{entry_id}/replay"
+        async with InProcessPipeline(url, prefix):  # the fixed deploy
+            done = await http.post(
+                action, data={"csrf": csrf_of(page.text), "text": edited, "dry_run": "0"}
+            )
+            assert done.status_code == 303
+
+            async def answered() -> bool:
+                return bool(await redis.xlen(keys.responses) == 1)
+
+            await wait_for(answered)
+    run = await load_run(redis, keys, "env-1")
+    assert run is not None
+    triage_steps = [s for s in run["steps"] if s["stage"] == "triage"]
+    assert [s["outcome"] for s in triage_steps] == ["dead_lettered", "ok"]
+    replayed = (await read_stream(redis, keys.stream("triage")))[-1]
+    assert b"invoice 12 (edited)" in replayed["envelope"]  # the edit is what was replayed
