@@ -1,4 +1,5 @@
-"""Least privilege in Redis: one ACL user per service, an operator, a producer and KEDA.
+"""Least privilege in Redis: one ACL user per service, an operator, a read-only viewer (the
+console's), a producer and KEDA.
 
 Every rule is derived from the pipeline's declaration (:mod:`shared.pipeline.spec`: which stream
 a service reads and where it may publish), the key layout in :mod:`shared.runtime.keys` and the
@@ -299,7 +300,26 @@ def operator_user(keys: Keys, pipeline: Pipeline) -> AclUser:
                 read_write=(keys.dlq, keys.escalations),
             ),
             Grant("annotate run records", OPERATOR_RECORDS, read_write=(keys.run("*"),)),
+            Grant("record console changes", ("xadd",), write_only=(keys.audit,)),
             Grant("run scripts", ("evalsha",), read_write=(everything,)),
+        ),
+    )
+
+
+def viewer_user(keys: Keys) -> AclUser:
+    """The console's read-only user, for viewers: reads everything under the prefix (streams,
+    groups, run records, heartbeats) and changes nothing."""
+    return AclUser(
+        name="viewer",
+        description="viewer (baton console, read-only): reads every key under the prefix; "
+        "writes nothing",
+        commands=(*CONNECTION, "scan"),
+        grants=(
+            Grant(
+                "read everything under the prefix",
+                ("@read", "-@dangerous"),
+                read_only=(f"{keys.prefix}:*",),
+            ),
         ),
     )
 
@@ -340,7 +360,8 @@ def build_users(
     prefix: str = "baton",
     redis_version: tuple[int, int] = DEFAULT_REDIS_VERSION,
 ) -> tuple[AclUser, ...]:
-    """``default`` (sealed), one user per service, ``operator``, ``producer`` and ``keda``.
+    """``default`` (sealed), one user per service, ``operator``, ``viewer``, ``producer`` and
+    ``keda``.
 
     ``redis_version`` is the server's (major, minor): an ACL file naming a command the server does
     not know is refused as a whole, so CLIENT SETINFO is granted from 7.2 on only.
@@ -359,6 +380,7 @@ def build_users(
         ),
         *(service_user(keys, pipeline, s) for s in pipeline.services),
         operator_user(keys, pipeline),
+        viewer_user(keys),
         producer_user(keys, pipeline),
         keda_user(keys, pipeline),
     )

@@ -87,6 +87,21 @@ class Inbox:
         return CommitStatus(int(status)) is CommitStatus.COMMITTED
 
 
+def make_entry(
+    entry_id: str, fields: dict[bytes, bytes], deliveries: int = 0, resolved: bool = False
+) -> InboxEntry:
+    """An entry read by other means (a page of the stream), decoded like the inbox's own."""
+    return _entry(entry_id, fields, deliveries, resolved)
+
+
+async def purge(redis: Redis, stream: str, entry_ids: list[str]) -> None:
+    """Delete entries for good (acknowledged first, so none stays pending)."""
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.xack(stream, GROUP, *entry_ids)
+        pipe.xdel(stream, *entry_ids)
+        await pipe.execute()
+
+
 def _entry(
     entry_id: str, fields: dict[bytes, bytes], deliveries: int, resolved: bool = False
 ) -> InboxEntry:

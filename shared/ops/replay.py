@@ -7,12 +7,14 @@ run twice, or killed midway and run again, re-publishes every entry exactly once
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 from typing import Any
 
 from shared.errors import ContractError
-from shared.ops.inbox import InboxEntry
+from shared.observability.tracing import Tracing
+from shared.ops.inbox import Inbox, InboxEntry
 from shared.pipeline import VALIDATOR, Pipeline
 from shared.pipeline.envelope import Envelope, Fields
 from shared.pipeline.keys import Keys
@@ -73,16 +75,20 @@ def _check_input(pipeline: Pipeline, stage: str, envelope: Envelope) -> None:
         raise ContractError(f"still breaks {contract.__name__}: {exc}".splitlines()[0]) from exc
 
 
-def replay_outcome(plan: ReplayPlan) -> Outcome:
-    """The fenced writes of a replay: the re-publish and a run-record step."""
+def replay_outcome(plan: ReplayPlan, by: str | None = None) -> Outcome:
+    """The fenced writes of a replay: the re-publish and a run-record step (``by``: the
+    operator, when known)."""
     now = time.time()
+    decision = {"dead_letter_reason": plan.entry.reason, "target": plan.stream}
+    if by:
+        decision["by"] = by
     step = Step(
         stage="operator",
         outcome="replayed",
         started_at=now,
         ended_at=now,
         entry_id=plan.entry.entry_id,
-        decision={"dead_letter_reason": plan.entry.reason, "target": plan.stream},
+        decision=decision,
     )
     return Outcome(
         event_id=plan.entry.event_id,
@@ -91,6 +97,39 @@ def replay_outcome(plan: ReplayPlan) -> Outcome:
         status="in_progress",
         reason="replayed",
     )
+
+
+async def replay_one(
+    inbox: Inbox,
+    keys: Keys,
+    pipeline: Pipeline,
+    entry: InboxEntry,
+    *,
+    max_bytes: int,
+    retention_s: int,
+    tracing: Tracing,
+    dry_run: bool = False,
+    by: str | None = None,
+) -> dict[str, Any]:
+    """Replay one dead letter exactly once (or say what it would do): a row with ``result``
+    ``invalid`` (still breaks its contract), ``would``, ``replayed`` or ``skipped`` (already
+    replayed or resolved by someone else) and a ``note``."""
+    row = {"entry_id": entry.entry_id, "event_id": entry.event_id}
+    try:
+        plan = plan_replay(keys, pipeline, entry, max_bytes)
+    except ContractError as exc:
+        return {**row, "result": "invalid", "note": exc.detail[:200]}
+    if dry_run:
+        return {**row, "result": "would", "note": f"{plan.note} ({plan.stream})"}
+    traceparent = tracing.replay_context(
+        plan.stream, entry.event_id, entry.fields.get(b"traceparent")
+    )
+    if traceparent:
+        plan = dataclasses.replace(
+            plan, fields={**plan.fields, b"traceparent": traceparent.encode()}
+        )
+    done = await inbox.resolve(entry, replay_outcome(plan, by), retention_s)
+    return {**row, "result": "replayed" if done else "skipped", "note": plan.note}
 
 
 def identifies(entry: InboxEntry, ident: str) -> bool:

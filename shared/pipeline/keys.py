@@ -27,3 +27,8 @@ class Keys(RuntimeKeys):
     @property
     def escalations(self) -> str:
         return self.stream(ESCALATIONS)
+
+    @property
+    def audit(self) -> str:
+        """What operators changed from the console (who, what, when)."""
+        return self.stream("audit")

@@ -9,8 +9,8 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from shared.runtime.delivery import as_text
 from shared.runtime.keys import RuntimeKeys
+from shared.runtime.delivery import as_text
 
 
 @dataclass
@@ -70,12 +70,15 @@ def as_json(states: list[StreamState]) -> list[dict[str, Any]]:
     return out
 
 
-async def collect(redis: Redis, keys: RuntimeKeys, streams: Sequence[str]) -> list[StreamState]:
-    """The state of each stream key in ``streams``, its groups and their consumers."""
-    return [await _stream_state(redis, keys, key) for key in streams]
+async def collect(
+    redis: Redis, keys: RuntimeKeys, streams: Sequence[str], sample: int = HISTOGRAM_SAMPLE
+) -> list[StreamState]:
+    """The state of each stream key in ``streams``, its groups and their consumers; the delivery
+    histogram and the oldest pending age come from the ``sample`` oldest pending entries."""
+    return [await _stream_state(redis, keys, key, sample) for key in streams]
 
 
-async def _stream_state(redis: Redis, keys: RuntimeKeys, key: str) -> StreamState:
+async def _stream_state(redis: Redis, keys: RuntimeKeys, key: str, sample: int) -> StreamState:
     name = key.removeprefix(f"{keys.prefix}:")
     state = StreamState(name=name, key=key, length=await redis.xlen(key))
     try:
@@ -83,18 +86,18 @@ async def _stream_state(redis: Redis, keys: RuntimeKeys, key: str) -> StreamStat
     except ResponseError:  # no such key yet
         return state
     for group in groups:
-        state.groups.append(await _group_state(redis, keys, key, group))
+        state.groups.append(await _group_state(redis, keys, key, group, sample))
     return state
 
 
 async def _group_state(
-    redis: Redis, keys: RuntimeKeys, key: str, info: dict[str, Any]
+    redis: Redis, keys: RuntimeKeys, key: str, info: dict[str, Any], sample: int
 ) -> GroupState:
     group = as_text(info["name"])
     oldest_idle = None
     histogram: dict[str, int] = {}
     if int(info["pending"]):
-        pending = await redis.xpending_range(key, group, "-", "+", HISTOGRAM_SAMPLE)
+        pending = await redis.xpending_range(key, group, "-", "+", sample)
         # Entries can be acknowledged between XINFO and XPENDING: the sample may be empty.
         oldest_idle = max((int(p["time_since_delivered"]) for p in pending), default=None)
         for entry in pending:

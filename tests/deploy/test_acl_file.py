@@ -21,7 +21,7 @@ from shared.ops.cli.app import COMMAND_MODULES
 from shared.ops.durability import acl_file_disables_default
 from shared.pipeline.keys import Keys
 
-ALL_USERS = ["default", *PIPELINE.services, "operator", "producer", "keda"]
+ALL_USERS = ["default", *PIPELINE.services, "operator", "viewer", "producer", "keda"]
 
 
 @pytest.fixture

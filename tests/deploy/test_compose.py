@@ -110,8 +110,11 @@ def test_every_service_is_its_own_redis_user_and_is_traced(compose: dict[str, An
         assert env["OTEL_EXPORTER_OTLP_ENDPOINT"] == "http://jaeger:4318"  # OTLP over HTTP
         names.add(env["OTEL_SERVICE_NAME"])
     assert len(names) == len(PIPELINE.services)
-    tools = {s: compose["services"][s] for s in ("cli", "demo")}
+    tools = {s: compose["services"][s] for s in ("cli", "demo", "console")}
     assert tools["cli"]["environment"]["REDIS_URL"].startswith("${BATON_OPERATOR_REDIS_URL:?")
+    console = tools["console"]["environment"]
+    assert console["BATON_OPERATOR_REDIS_URL"].startswith("${BATON_OPERATOR_REDIS_URL:?")
+    assert console["BATON_VIEWER_REDIS_URL"].startswith("${BATON_VIEWER_REDIS_URL:?")
     assert tools["demo"]["environment"]["REDIS_URL"].startswith("${BATON_PRODUCER_REDIS_URL:?")
     assert all(t["profiles"] for t in tools.values())
 
@@ -123,7 +126,9 @@ def test_published_ports_bind_loopback_only(compose: dict[str, Any]) -> None:
             assert isinstance(port, str), (name, port)
             assert port.startswith("127.0.0.1:"), (name, port)
             published.setdefault(name, set()).add(port.rsplit(":", 1)[1])
-    assert published == {"redis": {"6379"}, "jaeger": {"4317", "4318", "16686"}}
+    assert published == {
+        "redis": {"6379"}, "jaeger": {"4317", "4318", "16686"}, "console": {"8470"},
+    }  # fmt: skip
 
 
 def _target_and_source(volume: str) -> tuple[str, str]:
@@ -195,7 +200,8 @@ def test_docker_compose_config_accepts_it(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     listed = run("--env-file", str(env_file), "--profile", "tools", "--profile", "demo",
                  "config", "--services")  # fmt: skip
-    assert set(listed.stdout.split()) == {"redis", "jaeger", *PIPELINE.services, "cli", "demo"}
+    expected = {"redis", "jaeger", *PIPELINE.services, "cli", "demo", "console"}
+    assert set(listed.stdout.split()) == expected
     # Without the credentials it refuses, and says what to do.
     missing = run("config", "-q")
     assert missing.returncode != 0

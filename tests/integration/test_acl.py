@@ -173,7 +173,9 @@ async def test_generated_file_loads_with_every_user_and_nobody_can_log_in_as_def
     acl: AclServer,
 ) -> None:
     names = {as_text(n) for n in await execute(acl.admin, "ACL", "USERS")}
-    assert names == {"default", *PIPELINE.services, "operator", "producer", "keda", ADMIN}
+    assert names == {
+        "default", *PIPELINE.services, "operator", "viewer", "producer", "keda", ADMIN,
+    }  # fmt: skip
     default = _decode(await execute(acl.admin, "ACL", "GETUSER", "default"))
     assert "on" in default["flags"]  # Redis < 8.4 replays the AOF's transactions as this user
     assert "nopass" not in default["flags"]
@@ -341,6 +343,7 @@ def operator_cells(k: Keys) -> tuple[list[Cmd], list[Cmd]]:
         ("HGETALL", run), ("HGET", run, "status"), ("LRANGE", steps, "0", "-1"),
         ("HMGET", k.budget("e1"), "tokens"), ("GET", k.heartbeat("triage", "c")),
         ("XDEL", k.dlq, "1-0"), ("XTRIM", k.dlq, "MAXLEN", "0"), ("DEL", k.dlq),
+        ("XADD", k.audit, "MAXLEN", "~", "100000", "*", "who", "alice"),
         ("XGROUP", "CREATE", k.escalations, "operators", "0", "MKSTREAM"),
         ("XREADGROUP", "GROUP", "operators", "cli", "STREAMS", k.escalations, ">"),
         ("XACK", k.escalations, "operators", "1-0"),
@@ -356,6 +359,32 @@ def operator_cells(k: Keys) -> tuple[list[Cmd], list[Cmd]]:
         ("XTRIM", k.stream("intake"), "MAXLEN", "0"), ("XDEL", k.handoffs, "1-0"),
         ("DEL", k.stream("intake")),
         ("XRANGE", f"other{k.prefix}:dlq", "-", "+"), ("SET", k.seen("e1"), "x"),
+    ]  # fmt: skip
+    return allowed, forbidden
+
+
+def viewer_cells(k: Keys) -> tuple[list[Cmd], list[Cmd]]:
+    """What the console shows viewers: reads only."""
+    run, steps = k.run("e1"), k.run_steps("e1")
+    allowed: list[Cmd] = [
+        ("PING",), ("SCAN", "0", "MATCH", f"{k.prefix}:run:*"),
+        *[cell for s in map(k.stream, (*STREAMS, "audit")) for cell in (
+            ("XRANGE", s, "-", "+", "COUNT", "50"), ("XREVRANGE", s, "+", "-"), ("XLEN", s),
+            ("XINFO", "GROUPS", s),
+        )],
+        ("XPENDING", k.dlq, "operators", "-", "+", "10"), ("XINFO", "STREAM", k.responses),
+        ("XINFO", "CONSUMERS", k.stream("intake"), "intake"),
+        ("HGETALL", run), ("LRANGE", steps, "0", "-1"), ("EXISTS", k.heartbeat("triage", "c")),
+    ]  # fmt: skip
+    forbidden: list[Cmd] = [
+        *[("XADD", k.stream(s), "*", "f", "v") for s in (*STREAMS, "audit")],
+        ("XACK", k.escalations, "operators", "1-0"), ("XDEL", k.dlq, "1-0"),
+        ("XGROUP", "CREATE", k.escalations, "operators", "0", "MKSTREAM"),
+        ("XREADGROUP", "GROUP", "operators", "cli", "STREAMS", k.escalations, ">"),
+        ("XCLAIM", k.dlq, "operators", "c", "0", "1-0"), ("HSET", run, "status", "x"),
+        ("RPUSH", steps, "{}"), ("DEL", run), ("EVALSHA", SHA, "1", k.dlq),
+        ("SCRIPT", "LOAD", "return 1"), ("XRANGE", f"other{k.prefix}:dlq", "-", "+"),
+        ("FLUSHALL",), ("KEYS", "*"), ("CONFIG", "GET", "*"), ("INFO",), ("ACL", "LIST"),
     ]  # fmt: skip
     return allowed, forbidden
 
@@ -395,11 +424,14 @@ def keda_cells(k: Keys) -> tuple[list[Cmd], list[Cmd]]:
 def cells_for(user: str, k: Keys) -> tuple[list[Cmd], list[Cmd]]:
     if user in PIPELINE.services:
         return worker_cells(k, user)
-    builders = {"operator": operator_cells, "producer": producer_cells, "keda": keda_cells}
+    builders = {
+        "operator": operator_cells, "viewer": viewer_cells, "producer": producer_cells,
+        "keda": keda_cells,
+    }  # fmt: skip
     return builders[user](k)
 
 
-@pytest.mark.parametrize("user", [*PIPELINE.services, "operator", "producer", "keda"])
+@pytest.mark.parametrize("user", [*PIPELINE.services, "operator", "viewer", "producer", "keda"])
 async def test_acl_matrix(acl: AclServer, user: str) -> None:
     allowed, forbidden = cells_for(user, acl.keys)
     wrong = []

@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "acl",
     "bench",
     "eval",
+    "console",
 )
 
 app = typer.Typer(

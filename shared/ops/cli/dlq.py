@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from collections import Counter
 from typing import Annotated, Any
 
@@ -12,11 +11,12 @@ from rich.console import Console
 from rich.table import Table
 
 from services.pipeline import PIPELINE
-from shared.errors import BatonError, ContractError
+from shared.errors import BatonError
 from shared.observability.tracing import Tracing
 from shared.ops import replay
 from shared.ops.cli import common
 from shared.ops.inbox import Inbox, InboxEntry
+from shared.ops.inbox import purge as purge_entries
 from shared.pipeline.producer import decode_entry
 from shared.pipeline.settings import BatonSettings
 
@@ -182,7 +182,18 @@ async def _replay(
             and replay.matches(e, **filters)
         ]
         for entry in chosen:
-            report.append(await _replay_one(inbox, config, entry, dry_run, tracing))
+            report.append(
+                await replay.replay_one(
+                    inbox,
+                    config.keys,
+                    PIPELINE,
+                    entry,
+                    max_bytes=config.max_payload_bytes,
+                    retention_s=config.run_retention_s,
+                    tracing=tracing,
+                    dry_run=dry_run,
+                )
+            )
             await asyncio.sleep(1 / rate)
         return report
     finally:
@@ -190,33 +201,9 @@ async def _replay(
         await redis.aclose()
 
 
-async def _replay_one(
-    inbox: Inbox, config: BatonSettings, entry: InboxEntry, dry_run: bool, tracing: Tracing
-) -> dict[str, Any]:
-    row = {"entry_id": entry.entry_id, "event_id": entry.event_id}
-    try:
-        plan = replay.plan_replay(config.keys, PIPELINE, entry, config.max_payload_bytes)
-    except ContractError as exc:
-        return {**row, "result": "invalid", "note": exc.detail[:200]}
-    if dry_run:
-        return {**row, "result": "would", "note": f"{plan.note} ({plan.stream})"}
-    traceparent = tracing.replay_context(
-        plan.stream, entry.event_id, entry.fields.get(b"traceparent")
-    )
-    if traceparent:
-        plan = dataclasses.replace(
-            plan, fields={**plan.fields, b"traceparent": traceparent.encode()}
-        )
-    done = await inbox.resolve(entry, replay.replay_outcome(plan), config.run_retention_s)
-    return {**row, "result": "replayed" if done else "skipped", "note": plan.note}
-
-
 async def _delete(config: BatonSettings, entry_ids: list[str]) -> None:
     redis = common.client(config)
     try:
-        async with redis.pipeline(transaction=True) as pipe:
-            pipe.xack(config.keys.dlq, "operators", *entry_ids)
-            pipe.xdel(config.keys.dlq, *entry_ids)
-            await pipe.execute()
+        await purge_entries(redis, config.keys.dlq, entry_ids)
     finally:
         await redis.aclose()

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import time
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from services.pipeline import PIPELINE
 from shared.errors import BatonError
+from shared.ops import resolve as resolution
 from shared.ops.cli import common
 from shared.ops.inbox import Inbox, InboxEntry
-from shared.pipeline.contracts import FinalResponse, ResponderResult
+from shared.pipeline.contracts import FinalResponse
 from shared.pipeline.settings import BatonSettings
-from shared.runtime.outcome import Outcome, Publish, Step
 
 escalations_app = typer.Typer(help="Events waiting for a human.", no_args_is_help=True)
 
@@ -69,8 +67,8 @@ def resolve(
         raise typer.BadParameter("give exactly one of --reply TEXT or --approve")
     config = common.settings()
     entry = common.run(_find(config, ident))
-    text = reply if reply is not None else _drafted_reply(entry)
-    final = _final_response(entry, text)
+    text = reply if reply is not None else resolution.drafted_reply(entry)
+    final = resolution.final_response(entry, text)
     if dry_run:
         common.print_json({"would_publish": final.model_dump(mode="json")})
         return
@@ -85,32 +83,6 @@ def _summary(entry: InboxEntry) -> dict[str, Any]:
         "reason": entry.reason,
         "age_s": round(entry.age_s, 1),
     }
-
-
-def _drafted_reply(entry: InboxEntry) -> str:
-    draft = entry.packet.get("draft")
-    if not draft:
-        raise BatonError(f"{entry.event_id} has no drafted reply; use --reply TEXT")
-    return str(draft)
-
-
-def _final_response(entry: InboxEntry, text: str) -> FinalResponse:
-    """The operator's reply passes the same checks as an agent's."""
-    language = entry.packet.get("language") or "en"
-    reply = ResponderResult(reply=text, language=language)
-    problems = PIPELINE.agent("responder").check(reply, PIPELINE.check_context())
-    if problems:
-        raise BatonError("reply rejected: " + "; ".join(problems))
-    classification = entry.packet.get("classification", {})
-    return FinalResponse(
-        event_id=entry.event_id,
-        reply=text,
-        language=language,
-        category=classification.get("category", "general"),
-        priority=classification.get("priority", "normal"),
-        mode="answer",
-        summary=(entry.packet.get("summary") or "")[:500],
-    )
 
 
 async def _open(config: BatonSettings) -> list[InboxEntry]:
@@ -133,26 +105,8 @@ async def _find(config: BatonSettings, ident: str) -> InboxEntry:
 
 
 async def _resolve(config: BatonSettings, entry: InboxEntry, final: FinalResponse) -> bool:
-    now = time.time()
-    fields = {b"event_id": entry.event_id.encode(), b"response": final.model_dump_json().encode()}
-    step = Step(
-        stage="operator",
-        outcome="resolved",
-        started_at=now,
-        ended_at=now,
-        entry_id=entry.entry_id,
-        decision={"escalation_reason": entry.reason},
-    )
-    outcome = Outcome(
-        event_id=entry.event_id,
-        publishes=[Publish(config.keys.responses, fields)],
-        step=step,
-        status="responded",
-        reason="resolved_by_operator",
-    )
     redis = common.client(config)
     try:
-        inbox = Inbox(redis, config.keys, config.keys.escalations)
-        return await inbox.resolve(entry, outcome, config.run_retention_s)
+        return await resolution.resolve(redis, config.keys, entry, final, config.run_retention_s)
     finally:
         await redis.aclose()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -30,10 +31,13 @@ def up(
     demo: Annotated[bool, typer.Option(help="post demo events and show their outcomes")] = False,
     once: Annotated[bool, typer.Option(help="stop after the demo instead of serving")] = False,
     replicas: Annotated[int, typer.Option(min=1, max=16, help="workers per service")] = 1,
+    console: Annotated[
+        bool, typer.Option(help="serve the web console too (baton console)")
+    ] = False,
 ) -> None:
     """Run all four services locally until Ctrl-C; logs go to .baton/logs/."""
     config = common.settings()
-    console = Console()
+    out = Console()
     embedded: EmbeddedRedis | None = None
     url = config.redis_url
     if not url:
@@ -41,9 +45,11 @@ def up(
         embedded.start()
         url = embedded.url
         common.URL_FILE.write_text(url)
-        console.print(f"embedded Redis at {url} (data in {embedded.data_dir})")
+        out.print(f"embedded Redis at {url} (data in {embedded.data_dir})")
     workers = _spawn(url, replicas)
-    console.print(f"{len(workers)} workers started; logs in {LOG_DIR}/")
+    out.print(f"{len(workers)} workers started; logs in {LOG_DIR}/")
+    if console:
+        workers.append(_spawn_console(url, out))
     try:
         if demo:
             config = config.model_copy(update={"redis_url": url})
@@ -53,7 +59,7 @@ def up(
             for line in outcome_lines(results):
                 typer.echo(line)
         if not once:
-            console.print("serving; Ctrl-C to stop")
+            out.print("serving; Ctrl-C to stop")
             _wait_for_signal(workers)
     finally:
         _stop(workers, config.shutdown_grace_s)
@@ -74,6 +80,22 @@ def _spawn(url: str, replicas: int) -> list[tuple[subprocess.Popen[bytes], IO[by
             )
             workers.append((process, log))
     return workers
+
+
+def _spawn_console(url: str, out: Console) -> tuple[subprocess.Popen[bytes], IO[bytes]]:
+    """``baton console`` beside the workers; a one-off operator token when none is configured."""
+    env = {**os.environ, "REDIS_URL": url}
+    if not (env.get("BATON_CONSOLE_TOKEN") or env.get("BATON_CONSOLE_USERS")):
+        env["BATON_CONSOLE_TOKEN"] = secrets.token_urlsafe(24)
+        out.print(f"console token (this run only): {env['BATON_CONSOLE_TOKEN']}")
+    host = env.get("BATON_CONSOLE_HOST", "127.0.0.1")
+    port = env.get("BATON_CONSOLE_PORT", "8470")
+    log = Path(LOG_DIR / "console.log").open("ab")  # noqa: SIM115 - closed in _stop
+    process = subprocess.Popen(
+        [sys.executable, "-m", "shared.ops.cli.app", "console"], env=env, stdout=log, stderr=log
+    )
+    out.print(f"console at http://{host}:{port}/ (log: {LOG_DIR}/console.log)", highlight=False)
+    return process, log
 
 
 def _wait_for_signal(workers: list[tuple[subprocess.Popen[bytes], IO[bytes]]]) -> None:
