@@ -21,6 +21,7 @@ SCHEMA_VERSION = 1
 StageName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
 """An agent of the pipeline, ``validator``, ``producer`` (a submission) or ``operator``."""
 Fields = dict[bytes, bytes]
+BRANCH_FIELD = b"branch"
 
 
 class Halt(BaseModel):
@@ -49,6 +50,8 @@ class Envelope(BaseModel):
         trail: fingerprints of the inputs each stage was given (loop detection).
         clarifications: how many agent outputs the validator has sent back so far.
         halt: set by an agent that stopped on a guardrail; the validator ends the run.
+        join / branch / branches: on a branch of a fan-out, the join it belongs to
+            (``<event_id>:<join name>:<hops>``), its index (from 0) and how many there are.
     """
 
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
@@ -71,6 +74,14 @@ class Envelope(BaseModel):
     halt: Halt | None = None
     traceparent: str | None = Field(default=None, max_length=128)
     tracestate: str | None = Field(default=None, max_length=512)
+    join: str | None = Field(default=None, max_length=200)
+    branch: int | None = Field(default=None, ge=0)
+    branches: int | None = Field(default=None, ge=1)
+
+    @property
+    def branch_ref(self) -> str:
+        """``<join>|<branch>`` on a branch, else ``""`` (also the flat ``branch`` field)."""
+        return "" if self.join is None else f"{self.join}|{self.branch}"
 
     def next(self, stage: str, payload: dict[str, Any], **changes: Any) -> Envelope:
         """The envelope for the next hop: same event, one more hop, fresh timestamp."""
@@ -95,6 +106,9 @@ class Envelope(BaseModel):
         }
         if self.traceparent:
             fields[b"traceparent"] = self.traceparent.encode()
+        if self.join is not None:
+            # Flat, so that whoever dead-letters an entry it cannot read still finds its join.
+            fields[BRANCH_FIELD] = self.branch_ref.encode()
         return fields
 
     @classmethod
@@ -127,6 +141,15 @@ class Envelope(BaseModel):
                 raw=raw.decode("utf-8", "replace"),
                 event_id=_event_id_of(fields),
             ) from exc
+
+
+def branch_of(fields: Fields | None) -> tuple[str, int] | None:
+    """The join and branch index an entry's flat ``branch`` field names, if any."""
+    raw = fields.get(BRANCH_FIELD) if fields is not None else None
+    if raw is None:
+        return None
+    join, _, index = raw.decode("utf-8", "replace").rpartition("|")
+    return (join, int(index)) if join and index.isdigit() else None
 
 
 def _event_id_of(fields: Fields) -> str | None:

@@ -22,7 +22,7 @@ from shared.commit import CommitStatus, Committer
 from shared.config import BatonSettings
 from shared.deadletter import MAX_DELIVERIES, TRIMMED, dead_letter_outcome
 from shared.delivery import Delivery, as_text
-from shared.envelope import Envelope
+from shared.envelope import Envelope, branch_of
 from shared.errors import (
     REDIS_UNAVAILABLE,
     STAGE_REDIS_UNAVAILABLE,
@@ -31,6 +31,7 @@ from shared.errors import (
     UnavailableError,
 )
 from shared.hooks import Hooks
+from shared.join import branch_dead_letter
 from shared.logging import logs_at
 from shared.outcome import Outcome, evolve
 from shared.reclaimer import Reclaimer
@@ -195,7 +196,7 @@ class Processor:
         envelope: Envelope | None,
         error: ContractError | None = None,
     ) -> Outcome:
-        return dead_letter_outcome(
+        outcome = dead_letter_outcome(
             dlq_stream=self.keys.dlq,
             service=self.group,
             consumer=self.consumer,
@@ -207,6 +208,9 @@ class Processor:
             envelope=envelope,
             errors=error.errors if error else None,
         )
+        branch = branch_of(delivery.fields)
+        # A branch's dead letter settles it in its join (failed), in the same commit.
+        return outcome if branch is None else branch_dead_letter(self.keys, outcome, *branch)
 
     def _event_id(
         self, delivery: Delivery, envelope: Envelope | None, error: ContractError | None = None

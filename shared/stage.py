@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+import asyncio
+from typing import Protocol, runtime_checkable
 
 from shared.delivery import Delivery
 from shared.envelope import Envelope
@@ -46,3 +47,11 @@ class Stage(Protocol):
         :class:`shared.errors.RetryableError` (or let any other error escape) to be retried.
         """
         ...
+
+
+@runtime_checkable
+class Upkeep(Protocol):
+    """A stage with a loop of its own to run beside the worker (the validator's join deadline
+    sweep); it returns once ``stop`` is set."""
+
+    async def upkeep(self, stop: asyncio.Event) -> None: ...

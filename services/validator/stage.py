@@ -8,21 +8,28 @@ as feedback, at most ``validator_max_clarifications`` times, then to a human: an
 (``validator_invalid_output=dead_letter`` sends it to the dead-letter stream as
 ``contract_violation`` instead). A malformed handoff, one that no agent can be asked to redo, is
 dead-lettered: that is for an operator to repair.
+
+Parallel branches (:mod:`shared.pipeline.join`): a ``FanOut`` decision publishes the branches and
+opens their join; a branch's valid output is recorded in its join instead of routed, and a branch
+that cannot finish (a guardrail, an output that kept failing) is recorded as failed; when the join
+closes, its ``join_ready`` entry comes here, and the join's ``merge`` decides where the event goes.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
 from pydantic import ValidationError
 
+from services.validator import joins
 from services.validator.escalation import escalation_fields
 from services.validator.settings import ValidatorSettings
 from shared.contracts import Contract
 from shared.delivery import Delivery
 from shared.envelope import Envelope, validation_errors
-from shared.errors import ContractError, GuardrailError
+from shared.errors import ContractError, GuardrailError, PermanentError
 from shared.guardrails import (
     BudgetLedger,
     check_deadline,
@@ -30,9 +37,12 @@ from shared.guardrails import (
     check_loop,
     fingerprint,
 )
-from shared.outcome import Outcome, Publish, RunStatus, Step
+from shared.join import JoinSweeper, arrive_op, fail_op, load_join, ready_join
+from shared.jsonbytes import compact_json
+from shared.outcome import Outcome, Publish, RunStatus, Step, evolve
 from shared.pipeline import ESCALATIONS, RESPONSES, AgentSpec, Pipeline
-from shared.pipeline.routing import Decision, Escalate, Forward, Respond, RouteContext
+from shared.pipeline.join import JOIN_PARTIAL, JoinResult, JoinSpec
+from shared.pipeline.routing import Decision, Escalate, FanOut, Forward, Respond, RouteContext
 
 INVALID_AGENT_OUTPUT = "invalid_agent_output"
 
@@ -61,12 +71,23 @@ class ValidatorStage:
     async def aclose(self) -> None:
         await self.ledger.aclose()
 
+    async def upkeep(self, stop: asyncio.Event) -> None:
+        """Close overdue joins as partial (when the pipeline has joins) until ``stop``."""
+        if self.pipeline.joins:
+            sweeper = JoinSweeper(self.ledger.redis, self.keys, self.settings.reclaim_interval_s)
+            await sweeper.run(stop)
+
     async def handle(self, envelope: Envelope, delivery: Delivery) -> Outcome:
         started = time.time()
         stopped = self._guardrail_stop(envelope)
         if stopped is not None:
             reason, detail = stopped
+            if envelope.join is not None:
+                return self._fail_branch(envelope, reason, started, "halted")
             return await self._escalate(envelope, envelope.results, reason, started, detail)
+        ready = ready_join(delivery.fields)
+        if ready is not None:
+            return await self._merge(envelope, ready, started)
         check_hops(envelope.hops, self.settings.max_hops)
         if not self.pipeline.is_agent(envelope.stage):
             raise ContractError(
@@ -87,6 +108,8 @@ class ValidatorStage:
                 problems = [f"{e['loc']}: {e['msg']}" for e in errors][:10]
         if problems:
             return await self._reject(envelope, problems, errors, started)
+        if envelope.join is not None:
+            return self._arrive(envelope, started)
         return await self._route(agent, envelope, result, started)
 
     def _guardrail_stop(self, envelope: Envelope) -> tuple[str, str] | None:
@@ -105,6 +128,8 @@ class ValidatorStage:
         agent = envelope.stage
         exhausted = envelope.attempt >= self.settings.validator_max_clarifications
         if envelope.input is not None and exhausted and self._escalates_invalid_output:
+            if envelope.join is not None:
+                return self._fail_branch(envelope, INVALID_AGENT_OUTPUT, started, "rejected")
             detail = (
                 f"{agent} output rejected after {envelope.attempt + 1} attempt(s): "
                 + "; ".join(problems)
@@ -152,6 +177,91 @@ class ValidatorStage:
             return await self._escalate(envelope, results, decision.reason, started)
         if isinstance(decision, Respond):
             return self._respond(envelope, decision, started)
+        if isinstance(decision, FanOut):
+            return self._fan_out(agent, envelope, results, decision, started)
+        return self._forward(envelope, results, decision, started)
+
+    def _fan_out(
+        self,
+        agent: AgentSpec[Any],
+        envelope: Envelope,
+        results: dict[str, Any],
+        decision: FanOut,
+        started: float,
+    ) -> Outcome:
+        spec = self.pipeline.join(decision.join)
+        publishes, op, join = joins.fan_out(
+            self.keys, spec, envelope, results, decision, self.settings.run_retention_s
+        )
+        step_decision = {
+            "verdict": "accepted", "checked": agent.name, "route": spec.branch,
+            "join": spec.name, "join_id": join, "branches": len(publishes),
+        }  # fmt: skip
+        outcome = self._outcome(envelope, started, "fanned_out", step_decision, publishes)
+        return evolve(outcome, ops=(op,))
+
+    def _arrive(self, envelope: Envelope, started: float) -> Outcome:
+        """A branch's valid output: recorded in its join (the last one in closes it)."""
+        assert envelope.join is not None
+        assert envelope.branch is not None
+        op = arrive_op(self.keys, envelope.join, envelope.branch, compact_json(envelope.payload))
+        decision = {"verdict": "accepted", "checked": envelope.stage, "route": "join"}
+        return evolve(self._outcome(envelope, started, "branch_done", decision, []), ops=(op,))
+
+    def _fail_branch(
+        self, envelope: Envelope, reason: str, started: float, verdict: str
+    ) -> Outcome:
+        """A branch that cannot finish: recorded in its join as failed, for ``reason``."""
+        assert envelope.join is not None
+        assert envelope.branch is not None
+        op = fail_op(self.keys, envelope.join, envelope.branch, reason)
+        decision = {"verdict": verdict, "checked": envelope.stage, "route": "join"}
+        outcome = self._outcome(envelope, started, "branch_failed", decision, [], reason=reason)
+        return evolve(outcome, ops=(op,))
+
+    async def _merge(self, envelope: Envelope, join: str, started: float) -> Outcome:
+        """A closed join: its ``merge`` (or, partial and so declared, a human) decides."""
+        state = await load_join(self.ledger.redis, self.keys, join)
+        if state is None:
+            raise PermanentError(f"join {join} is gone (expired?)", reason="join_missing")
+        spec = self.pipeline.join(joins.join_name(join))
+        result = joins.join_result(spec, state)
+        results = {**envelope.results, spec.name: result.summary()}
+        if result.partial and spec.on_partial == "escalate":
+            detail = joins.partial_detail(result)
+            outcome = await self._escalate(envelope, results, JOIN_PARTIAL, started, detail)
+        else:
+            outcome = await self._route_merged(spec, envelope, results, result, started)
+        step_decision = {**outcome.step.decision, **joins.join_decision(result, join)}
+        return evolve(outcome, step=evolve(outcome.step, decision=step_decision))
+
+    async def _route_merged(
+        self,
+        spec: JoinSpec,
+        envelope: Envelope,
+        results: dict[str, Any],
+        result: JoinResult,
+        started: float,
+    ) -> Outcome:
+        context = RouteContext(
+            event_id=envelope.event_id,
+            results=results,
+            input=envelope.input or {},
+            clarifications=envelope.clarifications,
+            settings=self.settings,
+        )
+        try:
+            decision = spec.merge(result, context)
+        except (KeyError, ValidationError) as exc:
+            raise ContractError(
+                f"join {spec.name} cannot be merged: {exc!r}"[:300], event_id=envelope.event_id
+            ) from exc
+        _check_allowed(spec, decision)
+        if isinstance(decision, Escalate):
+            return await self._escalate(envelope, results, decision.reason, started)
+        if isinstance(decision, Respond):
+            return self._respond(envelope, decision, started)
+        assert isinstance(decision, Forward)  # _check_allowed refuses a FanOut from a merge
         return self._forward(envelope, results, decision, started)
 
     async def _escalate(
@@ -236,6 +346,7 @@ class ValidatorStage:
             attempt=envelope.attempt,
             reason=reason,
             decision=decision,
+            branch=envelope.branch_ref,
         )
         return Outcome(
             event_id=envelope.event_id,
@@ -247,13 +358,22 @@ class ValidatorStage:
         )
 
 
-def _check_allowed(agent: AgentSpec[Any], decision: Decision) -> None:
-    """A routing rule may only take the routes the spec declares for its agent."""
+def _check_allowed(rule: AgentSpec[Any] | JoinSpec, decision: Decision) -> None:
+    """A routing rule (an agent's, or a join's merge) may only take the routes the spec declares
+    for it; only an agent may fan out, and only to a join it declares."""
+    if isinstance(decision, FanOut):
+        declared = [j.name for j in rule.joins] if isinstance(rule, AgentSpec) else []
+        if decision.join not in declared:
+            raise ContractError(
+                f"{rule.name} may not fan out to join {decision.join!r}; its joins: "
+                + (", ".join(declared) or "none")
+            )
+        return
     if isinstance(decision, Forward):
         target = decision.target
     else:
         target = ESCALATIONS if isinstance(decision, Escalate) else RESPONSES
-    if target not in agent.routes:
+    if target not in rule.routes:
         raise ContractError(
-            f"{agent.name} may not route to {target!r}; its routes: {', '.join(agent.routes)}"
+            f"{rule.name} may not route to {target!r}; its routes: {', '.join(rule.routes)}"
         )
