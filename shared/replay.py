@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared.delivery import as_text
-from shared.envelope import Envelope, Fields
+from shared.envelope import Envelope, Fields, branch_of
 from shared.errors import ContractError
 from shared.inbox import InboxEntry
 from shared.keys import Keys
@@ -74,8 +74,10 @@ def _check_input(pipeline: Pipeline, stage: str, envelope: Envelope) -> None:
 
 
 def replay_outcome(plan: ReplayPlan) -> Outcome:
-    """The fenced writes of a replay: the re-publish and a run-record step."""
+    """The fenced writes of a replay: the re-publish and a run-record step (a branch's step
+    when it replays a parallel branch: the event's status stays as its join left it)."""
     now = time.time()
+    branch = branch_of(plan.fields)
     step = Step(
         stage="operator",
         outcome="replayed",
@@ -83,6 +85,7 @@ def replay_outcome(plan: ReplayPlan) -> Outcome:
         ended_at=now,
         entry_id=plan.entry.entry_id,
         decision={"dead_letter_reason": plan.entry.reason, "target": plan.stream},
+        branch="" if branch is None else f"{branch[0]}|{branch[1]}",
     )
     return Outcome(
         event_id=plan.entry.event_id,

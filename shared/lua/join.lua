@@ -8,6 +8,8 @@
 --
 -- Every change of a join happens inside one script call, so its transitions are atomic: a branch
 -- settles once (b:<i> is set with HSETNX), and the join closes once (only while status is open).
+-- After closing, whatever comes for a branch (late, or a dead letter replayed) is counted once per
+-- branch as late and changes nothing else.
 -- Closing publishes exactly one "join ready" entry on the validator's stream.
 -- Replies: 0 no such join, 1 recorded, 2 recorded and closed the join, 3 late, 4 duplicate.
 
@@ -42,14 +44,15 @@ end
 local function join_settle(key, index, kind, value, handoffs, index_key)
   local status = redis.call('HGET', key, 'status')
   if not status then return 0 end
+  if status ~= 'open' then
+    if redis.call('HSETNX', key, 'late:' .. index, kind) == 1 then
+      redis.call('HINCRBY', key, 'late', 1)
+    end
+    return 3
+  end
   if redis.call('HSETNX', key, 'b:' .. index, kind) == 0 then
     redis.call('HINCRBY', key, 'duplicates', 1)
     return 4
-  end
-  if status ~= 'open' then
-    redis.call('HSET', key, 'late:' .. index, kind)
-    redis.call('HINCRBY', key, 'late', 1)
-    return 3
   end
   local failed = tonumber(redis.call('HGET', key, 'failed'))
   if kind == 'ok' then
