@@ -1,5 +1,7 @@
 """The reference pipeline, declared once: intake -> triage -> responder, each output checked and
-routed by the validator. Streams, consumer groups, Redis users, the validator's contracts, checks
+routed by the validator. A message that makes several requests fans out at triage: the responder
+answers each issue in parallel (the join ``issues``) and the composer merges the drafts.
+Streams, consumer groups, Redis users, the validator's contracts, checks
 and routes, the bench's and the eval's stages all derive from this declaration (see
 shared.pipeline.spec). Adding an agent is its folder under services/, its contracts and one entry.
 """
@@ -7,6 +9,9 @@ shared.pipeline.spec). Adding an agent is its folder under services/, its contra
 from __future__ import annotations
 
 from services import packet
+from services.composer import checks as composer_checks
+from services.composer import routing as composer_routing
+from services.composer.prompts import COMPOSER_SYSTEM
 from services.intake import checks as intake_checks
 from services.intake import routing as intake_routing
 from services.intake.prompts import SCREEN_SYSTEM
@@ -17,6 +22,8 @@ from services.triage import checks as triage_checks
 from services.triage import routing as triage_routing
 from services.triage.prompts import TRIAGE_SYSTEM
 from shared.contracts import (
+    ComposerRequest,
+    ComposerResult,
     CustomerRequest,
     IntakeResult,
     ResponderRequest,
@@ -24,8 +31,20 @@ from shared.contracts import (
     TriageRequest,
     TriageResult,
 )
+from shared.contracts.triage import MAX_ISSUES
 from shared.pipeline import ESCALATIONS, RESPONSES, AgentSpec, Pipeline
+from shared.pipeline.join import JoinSpec
 from shared.prompting import LEAK_MARKERS, UNTRUSTED_NOTICE
+
+ISSUES = JoinSpec(
+    triage_routing.ISSUES,
+    branch="responder",
+    routes=("composer", ESCALATIONS),
+    merge=composer_routing.merge,
+    max_branches=MAX_ISSUES,
+    deadline_s=300.0,
+    on_partial="continue",  # the composer says which issues the team will follow up on
+)
 
 PIPELINE = Pipeline(
     agents=(
@@ -46,6 +65,7 @@ PIPELINE = Pipeline(
             check=triage_checks.check,
             route=triage_routing.route,
             prompts=(TRIAGE_SYSTEM, UNTRUSTED_NOTICE),
+            joins=(ISSUES,),
         ),
         AgentSpec(
             "responder",
@@ -55,6 +75,15 @@ PIPELINE = Pipeline(
             check=responder_checks.check,
             route=responder_routing.route,
             prompts=(RESPONDER_SYSTEM, UNTRUSTED_NOTICE),
+        ),
+        AgentSpec(
+            "composer",
+            ComposerRequest,
+            ComposerResult,
+            routes=(RESPONSES, ESCALATIONS),
+            check=composer_checks.check,
+            route=composer_routing.route,
+            prompts=(COMPOSER_SYSTEM, UNTRUSTED_NOTICE),
         ),
     ),
     summarise=packet.summarise,

@@ -4,9 +4,12 @@ model chose."""
 from __future__ import annotations
 
 from services.validator.settings import ValidatorSettings
-from shared.contracts import ResponderRequest, TriageResult
+from shared.contracts import Issue, ResponderRequest, TriageResult
 from shared.contracts.responder import Mode
-from shared.pipeline.routing import Decision, Escalate, Forward, RouteContext
+from shared.pipeline.routing import Decision, Escalate, FanOut, Forward, RouteContext
+
+ISSUES = "issues"
+"""The join of a message's several issues (declared in services.pipeline)."""
 
 
 def route(result: TriageResult, ctx: RouteContext) -> Decision:
@@ -26,7 +29,26 @@ def route(result: TriageResult, ctx: RouteContext) -> Decision:
         return _to_responder(result, ctx, "clarify")
     if result.confidence < settings.confidence_threshold:
         return Escalate("low_confidence")
+    if len(result.issues) > 1:
+        if any(issue.category in settings.sensitive_categories for issue in result.issues):
+            return Escalate("sensitive_topic")
+        # Several requests in one message: each answered in parallel, then composed (the
+        # join "issues"; see services.composer.merge).
+        return FanOut(ISSUES, tuple(_issue_request(result, issue, ctx) for issue in result.issues))
     return _to_responder(result, ctx, "answer")
+
+
+def _issue_request(result: TriageResult, issue: Issue, ctx: RouteContext) -> ResponderRequest:
+    intake = ctx.results["intake"]
+    return ResponderRequest(
+        text=intake["text"],
+        language=intake["language"],
+        category=issue.category,
+        priority=result.priority,
+        mode="answer",
+        summary=issue.summary,
+        key_facts=result.key_facts,
+    )
 
 
 def _to_responder(result: TriageResult, ctx: RouteContext, mode: Mode) -> Forward:
