@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import orjson
 import structlog
@@ -141,6 +141,35 @@ def parse_join(data: dict[str, bytes]) -> JoinState:
         opened_at=float(data.get("opened_at", b"0")),
         deadline=float(data.get("deadline", b"0")),
     )
+
+
+@dataclass(frozen=True)
+class OpenJoin:
+    """A join still waiting for branches, as ``baton status`` lists it."""
+
+    id: str
+    expected: int
+    settled: int
+    opened_at: float
+    deadline: float
+
+    def age_s(self, now: float) -> float:
+        return max(0.0, now - self.opened_at)
+
+
+async def open_joins(redis: Redis, keys: Keys, limit: int = 20) -> tuple[int, list[OpenJoin]]:
+    """How many joins are open, and the ``limit`` closest to their deadline (the oldest)."""
+    total = int(await redis.zcard(keys.joins))
+    members = cast(list[bytes], await redis.zrange(keys.joins, 0, limit - 1))
+    ids = [as_text(i) for i in members]
+    found: list[OpenJoin] = []
+    for join in ids:
+        values = await redis.hmget(keys.join(join), "expected", "settled", "opened_at", "deadline")
+        if values[0] is None:
+            continue
+        expected, settled, opened_at, deadline = (v or b"0" for v in values)
+        found.append(OpenJoin(join, int(expected), int(settled), float(opened_at), float(deadline)))
+    return total, found
 
 
 def ready_join(fields: Fields | None) -> str | None:
