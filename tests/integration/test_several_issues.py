@@ -11,6 +11,7 @@ from shared.embedded import EmbeddedRedis
 from shared.keys import Keys
 from tests.audit import audit
 from tests.helpers import InProcessPipeline, post, wait_for
+from tests.integration.test_escalations_cli import baton
 
 SEVERAL = (
     "I was charged twice for A-1234, the app crashes on Android, and please change my "
@@ -51,3 +52,15 @@ async def test_a_message_with_three_issues_gets_one_reply_composed_from_three_dr
     assert [s["stage"] for s in report.steps["single"]] == [
         "intake", "validator", "triage", "validator", "responder", "validator",
     ]  # fmt: skip
+    # `baton runs show`: the branches side by side and how the join closed.
+    code, out = await baton(redis_server.url, prefix, "runs", "show", "several")
+    assert code == 0
+    text = out.decode()
+    for label in ("issues#0", "issues#1", "issues#2", "joins", "done", "#0: ok", "#2: ok"):
+        assert label in text, label
+    code, out = await baton(redis_server.url, prefix, "runs", "show", "several", "--json")
+    (join,) = orjson.loads(out)["joins"]
+    assert (join["status"], join["expected"], join["late"]) == ("done", 3, 0)
+    code, out = await baton(redis_server.url, prefix, "status")
+    assert code == 0
+    assert "Open joins: 0" in out.decode()
