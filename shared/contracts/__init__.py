@@ -4,6 +4,7 @@ from shared.contracts.base import Contract
 from shared.contracts.composer import ComposerRequest, ComposerResult, Draft
 from shared.contracts.intake import CustomerRequest, IntakeResult, PiiCounts
 from shared.contracts.responder import FinalResponse, ResponderRequest, ResponderResult
+from shared.contracts.review import Opinion, ReviewRequest
 from shared.contracts.triage import CATEGORIES, Issue, TriageRequest, TriageResult
 
 __all__ = [
@@ -16,9 +17,11 @@ __all__ = [
     "FinalResponse",
     "IntakeResult",
     "Issue",
+    "Opinion",
     "PiiCounts",
     "ResponderRequest",
     "ResponderResult",
+    "ReviewRequest",
     "TriageRequest",
     "TriageResult",
 ]

@@ -49,12 +49,13 @@ OUTPUTS = {
     "triage": ("handoffs",),
     "responder": ("handoffs",),
     "composer": ("handoffs",),
+    "reviewer": ("handoffs",),
     # handoffs: a join's join-ready entry, published when a branch (or the deadline) closes it.
-    "validator": ("triage", "responder", "composer", "responses", "escalations", "intake",
-                  "handoffs"),
+    "validator": ("triage", "responder", "composer", "reviewer", "responses", "escalations",
+                  "intake", "handoffs"),
 }  # fmt: skip
-STREAMS = ("intake", "handoffs", "triage", "responder", "composer", "responses", "escalations",
-           "dlq")  # fmt: skip
+STREAMS = ("intake", "handoffs", "triage", "responder", "composer", "reviewer", "responses",
+           "escalations", "dlq")  # fmt: skip
 Cmd = tuple[str, ...]
 
 

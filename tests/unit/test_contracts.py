@@ -273,4 +273,5 @@ def test_the_reference_pipeline_declares_each_agents_contracts() -> None:
         ("triage", "TriageRequest", "TriageResult"),
         ("responder", "ResponderRequest", "ResponderResult"),
         ("composer", "ComposerRequest", "ComposerResult"),
+        ("reviewer", "ReviewRequest", "Opinion"),
     ]
