@@ -110,7 +110,7 @@ class ValidatorStage:
             return await self._reject(envelope, problems, errors, started)
         if envelope.join is not None:
             return self._arrive(envelope, started)
-        return await self._route(agent, envelope, result, started)
+        return await self._route(agent, envelope, result, started, delivery)
 
     def _guardrail_stop(self, envelope: Envelope) -> tuple[str, str] | None:
         """An agent's halt, or the deadline passing: the run ends with a human."""
@@ -156,7 +156,12 @@ class ValidatorStage:
         return self._outcome(envelope, started, "clarification_requested", decision, [publish])
 
     async def _route(
-        self, agent: AgentSpec[Any], envelope: Envelope, result: Contract, started: float
+        self,
+        agent: AgentSpec[Any],
+        envelope: Envelope,
+        result: Contract,
+        started: float,
+        delivery: Delivery,
     ) -> Outcome:
         results = {**envelope.results, envelope.stage: envelope.payload}
         context = RouteContext(
@@ -178,6 +183,10 @@ class ValidatorStage:
         if isinstance(decision, Respond):
             return self._respond(envelope, decision, started)
         if isinstance(decision, FanOut):
+            # The join's merge continues the event's trace from the entry that fanned out.
+            incoming = (delivery.fields or {}).get(b"traceparent")
+            if incoming:
+                envelope = envelope.model_copy(update={"traceparent": incoming.decode()})
             return self._fan_out(agent, envelope, results, decision, started)
         return self._forward(envelope, results, decision, started)
 
