@@ -24,7 +24,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from services.validator import joins
-from services.validator.escalation import escalation_fields
+from services.validator.outcomes import Outcomes, check_allowed
 from services.validator.settings import ValidatorSettings
 from shared.contracts import Contract
 from shared.delivery import Delivery
@@ -34,31 +34,26 @@ from shared.guardrails import (
     BudgetLedger,
     check_deadline,
     check_hops,
-    check_loop,
-    fingerprint,
 )
 from shared.join import JoinSweeper, arrive_op, fail_op, load_join, ready_join
 from shared.jsonbytes import compact_json
-from shared.outcome import Outcome, Publish, RunStatus, Step, evolve
-from shared.pipeline import ESCALATIONS, RESPONSES, AgentSpec, Pipeline
+from shared.outcome import Outcome, evolve
+from shared.pipeline import AgentSpec, Pipeline
 from shared.pipeline.join import JOIN_PARTIAL, JoinResult, JoinSpec
-from shared.pipeline.routing import Decision, Escalate, FanOut, Forward, Respond, RouteContext
+from shared.pipeline.routing import Escalate, FanOut, Forward, Respond, RouteContext
 
 INVALID_AGENT_OUTPUT = "invalid_agent_output"
 
 
-class ValidatorStage:
+class ValidatorStage(Outcomes):
     service = "validator"
 
     def __init__(
         self, settings: ValidatorSettings, ledger: BudgetLedger, pipeline: Pipeline
     ) -> None:
-        self.settings = settings
+        super().__init__(settings, ledger, pipeline)
         self._escalates_invalid_output = settings.validator_invalid_output == "escalate"
-        self.keys = settings.keys
         self.stream = settings.keys.handoffs
-        self.ledger = ledger
-        self.pipeline = pipeline
         self.check_context = pipeline.check_context()
 
     def decode(self, delivery: Delivery) -> Envelope:
@@ -177,7 +172,7 @@ class ValidatorStage:
             raise ContractError(
                 f"{agent.name}'s output cannot be routed: {exc!r}"[:300], event_id=envelope.event_id
             ) from exc
-        _check_allowed(agent, decision)
+        check_allowed(agent, decision)
         if isinstance(decision, Escalate):
             return await self._escalate(envelope, results, decision.reason, started)
         if isinstance(decision, Respond):
@@ -265,124 +260,10 @@ class ValidatorStage:
             raise ContractError(
                 f"join {spec.name} cannot be merged: {exc!r}"[:300], event_id=envelope.event_id
             ) from exc
-        _check_allowed(spec, decision)
+        check_allowed(spec, decision)
         if isinstance(decision, Escalate):
             return await self._escalate(envelope, results, decision.reason, started)
         if isinstance(decision, Respond):
             return self._respond(envelope, decision, started)
-        assert isinstance(decision, Forward)  # _check_allowed refuses a FanOut from a merge
+        assert isinstance(decision, Forward)  # check_allowed refuses a FanOut from a merge
         return self._forward(envelope, results, decision, started)
-
-    async def _escalate(
-        self,
-        envelope: Envelope,
-        results: dict[str, Any],
-        reason: str,
-        started: float,
-        detail: str | None = None,
-        verdict: str | None = None,
-    ) -> Outcome:
-        spent = await self.ledger.spent(envelope.event_id)
-        fields = escalation_fields(
-            envelope, reason, results, spent=spent, detail=detail, summarise=self.pipeline.summarise
-        )
-        decision = {
-            "verdict": verdict or ("accepted" if detail is None else "halted"),
-            "checked": envelope.stage,
-            "route": "escalations",
-        }
-        return self._outcome(
-            envelope,
-            started,
-            "escalated",
-            decision,
-            [Publish(self.keys.escalations, fields)],
-            status="escalated",
-            reason=reason,
-        )
-
-    def _forward(
-        self, envelope: Envelope, results: dict[str, Any], forward: Forward, started: float
-    ) -> Outcome:
-        decision = {"verdict": "accepted", "checked": envelope.stage, "route": forward.target}
-        payload = forward.payload.model_dump(mode="json")
-        mark = fingerprint(forward.target, payload)
-        check_loop(envelope.trail, mark)
-        nxt = envelope.next("validator", payload, results=results, trail=[*envelope.trail, mark])
-        return self._outcome(
-            envelope, started, "routed", decision, [self._to_agent(forward.target, nxt)]
-        )
-
-    def _to_agent(self, agent: str, envelope: Envelope) -> Publish:
-        """The handoff to an agent, stamped with the event's ledger totals (what its calls are
-        checked against)."""
-        ledger = self.keys.budget(envelope.event_id)
-        return Publish(self.keys.stream(agent), envelope.to_fields(), ledger)
-
-    def _respond(self, envelope: Envelope, respond: Respond, started: float) -> Outcome:
-        fields = {
-            b"event_id": envelope.event_id.encode(),
-            b"response": respond.response.model_dump_json().encode(),
-        }
-        if envelope.traceparent:
-            fields[b"traceparent"] = envelope.traceparent.encode()
-        decision = {"verdict": "accepted", "checked": envelope.stage, "route": RESPONSES}
-        return self._outcome(
-            envelope,
-            started,
-            "responded",
-            decision,
-            [Publish(self.keys.responses, fields)],
-            status="responded",
-        )
-
-    def _outcome(
-        self,
-        envelope: Envelope,
-        started: float,
-        outcome: str,
-        decision: dict[str, Any],
-        publishes: list[Publish],
-        *,
-        status: RunStatus = "in_progress",
-        reason: str | None = None,
-    ) -> Outcome:
-        step = Step(
-            stage="validator",
-            outcome=outcome,
-            started_at=started,
-            ended_at=time.time(),
-            attempt=envelope.attempt,
-            reason=reason,
-            decision=decision,
-            branch=envelope.branch_ref,
-        )
-        return Outcome(
-            event_id=envelope.event_id,
-            publishes=publishes,
-            step=step,
-            status=status,
-            reason=reason,
-            created_at=envelope.created_at,
-        )
-
-
-def _check_allowed(rule: AgentSpec[Any] | JoinSpec, decision: Decision) -> None:
-    """A routing rule (an agent's, or a join's merge) may only take the routes the spec declares
-    for it; only an agent may fan out, and only to a join it declares."""
-    if isinstance(decision, FanOut):
-        declared = [j.name for j in rule.joins] if isinstance(rule, AgentSpec) else []
-        if decision.join not in declared:
-            raise ContractError(
-                f"{rule.name} may not fan out to join {decision.join!r}; its joins: "
-                + (", ".join(declared) or "none")
-            )
-        return
-    if isinstance(decision, Forward):
-        target = decision.target
-    else:
-        target = ESCALATIONS if isinstance(decision, Escalate) else RESPONSES
-    if target not in rule.routes:
-        raise ContractError(
-            f"{rule.name} may not route to {target!r}; its routes: {', '.join(rule.routes)}"
-        )
