@@ -10,7 +10,8 @@ from shared.pipeline.routing import CheckContext
 def check(result: TriageResult, ctx: CheckContext) -> list[str]:
     """Problems with triage's output; empty when it may go on."""
     problems = []
-    if contains_pii(result.summary) or any(contains_pii(f) for f in result.key_facts):
+    texts = [result.summary, *result.key_facts, *(issue.summary for issue in result.issues)]
+    if any(contains_pii(text) for text in texts):
         problems.append("summary: contains personal data")
     if result.route == "respond" and result.category == "general" and result.priority == "urgent":
         problems.append("priority: urgent needs a specific category")

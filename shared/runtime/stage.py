@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Protocol, TypeVar
+import asyncio
+from typing import Protocol, TypeVar, runtime_checkable
 
 from shared.runtime.delivery import Delivery, Fields
 from shared.runtime.outcome import Outcome
@@ -73,3 +74,11 @@ class Stage(Protocol[E]):
         :class:`shared.errors.RetryableError` (or let any other error escape) to be retried.
         """
         ...
+
+
+@runtime_checkable
+class Upkeep(Protocol):
+    """A stage with a loop of its own to run beside the worker (a join deadline sweep, say);
+    it returns once ``stop`` is set."""
+
+    async def upkeep(self, stop: asyncio.Event) -> None: ...

@@ -9,8 +9,8 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from shared.runtime.keys import RuntimeKeys
 from shared.runtime.delivery import as_text
+from shared.runtime.keys import RuntimeKeys
 
 
 @dataclass

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Annotated
 
 import typer
@@ -16,6 +17,7 @@ from shared.ops import durability
 from shared.ops.cli import common
 from shared.pipeline.settings import BatonSettings
 from shared.runtime import streamstats
+from shared.runtime.join import OpenJoin, open_joins
 
 
 def register(app: typer.Typer) -> None:
@@ -45,6 +47,8 @@ async def _status(config: BatonSettings, as_json: bool, watch: float) -> None:
                 if watch:
                     console.clear()
                 console.print(_table(states))
+                if PIPELINE.joins:
+                    console.print(_joins_table(*await open_joins(redis, config.keys)))
             if not watch:
                 return
             await asyncio.sleep(watch)
@@ -60,6 +64,18 @@ async def _warn_if_unsafe(redis: Redis) -> None:
         return
     if warning:
         Console(stderr=True).print(f"[bold red]{warning}[/]", highlight=False)
+
+
+def _joins_table(total: int, oldest: list[OpenJoin]) -> Table:
+    """Joins still waiting for branches, oldest first, with their age and deadline."""
+    table = Table(title=f"Open joins: {total}" + (f" (oldest {len(oldest)})" if oldest else ""))
+    for column in ("join", "branches in", "age", "deadline in"):
+        table.add_column(column, justify="left" if column == "join" else "right")
+    now = time.time()
+    for join in oldest:
+        table.add_row(join.id, f"{join.settled}/{join.expected}", f"{join.age_s(now):.1f}s",
+                      f"{join.deadline - now:.1f}s")  # fmt: skip
+    return table
 
 
 def _table(states: list[streamstats.StreamState]) -> Table:

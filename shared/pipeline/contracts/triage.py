@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
+
+from pydantic import Field
 
 from shared.pipeline.contracts.base import (
     Channel,
@@ -50,10 +52,25 @@ class TriageRequest(Contract):
     injection_risk: Score
     summary: Summary
     key_facts: KeyFacts = []
+    issues: Annotated[list[Issue], Field(max_length=MAX_ISSUES)] = []
+
+
+MAX_ISSUES = 5
+
+
+class Issue(Contract):
+    """One distinct request inside a message that makes several."""
+
+    category: Category
+    summary: Summary
 
 
 class TriageResult(Contract):
-    """Triage's decision. ``route`` can only take these enum values, whatever the text says."""
+    """Triage's decision. ``route`` can only take these enum values, whatever the text says.
+
+    ``issues``: when the message makes several distinct requests (2 to 5), one entry each; each
+    is answered in parallel and the answers composed into one reply. Empty for a single request.
+    """
 
     category: Category
     priority: Priority
@@ -63,3 +80,4 @@ class TriageResult(Contract):
     reasons: Reasons = []
     summary: Summary
     key_facts: KeyFacts = []
+    issues: Annotated[list[Issue], Field(max_length=MAX_ISSUES)] = []

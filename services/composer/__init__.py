@@ -1,0 +1,1 @@
+"""The composer service: one reply from the drafts of a message's several issues."""

@@ -1,0 +1,1 @@
+"""The reviewer service: one panelist of the review panel (the join ``panel``)."""
