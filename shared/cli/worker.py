@@ -32,10 +32,12 @@ def worker(
     if check:
         settings = load_settings(services.load(name).SETTINGS)
         sys.exit(0 if common.run(_alive(settings, name)) else 1)
+    # Redis as every command finds it: REDIS_URL, else the `baton up` running in this folder.
+    env = {**os.environ, "REDIS_URL": common.redis_url(common.settings())}
     # The service's own entry point, in place of this process (same pid, signals and
     # environment): it starts without the CLI's modules, and keeps out what workers never use
     # (see shared.heap), the process the benchmark measures. It imports the service itself.
-    os.execv(sys.executable, [sys.executable, "-m", f"services.{name}"])
+    os.execve(sys.executable, [sys.executable, "-m", f"services.{name}"], env)
 
 
 async def _alive(config: BatonSettings, service: str) -> bool:
