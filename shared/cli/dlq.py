@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections import Counter
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -14,17 +14,20 @@ from rich.table import Table
 from services.pipeline import PIPELINE
 from shared import replay
 from shared.cli import common
+from shared.cli.duration import duration_opt
 from shared.config import BatonSettings
 from shared.errors import BatonError, ContractError
 from shared.inbox import Inbox, InboxEntry
 from shared.producer import decode_entry
-from shared.tracing import Tracing
+
+if TYPE_CHECKING:
+    from shared.tracing import Tracing
 
 dlq_app = typer.Typer(help="Dead letters: failed events, with their reasons.", no_args_is_help=True)
 
 Stage = Annotated[str | None, typer.Option(help="only dead letters from this service")]
 Reason = Annotated[str | None, typer.Option(help="only this reason")]
-Since = Annotated[float | None, typer.Option(help="only those younger than N seconds")]
+Since = Annotated[float | None, duration_opt("only those younger than this")]
 Event = Annotated[str | None, typer.Option(help="only this event id")]
 AsJson = Annotated[bool, typer.Option("--json", help="machine-readable output")]
 DryRun = Annotated[bool, typer.Option(help="show what would happen, change nothing")]
@@ -171,6 +174,8 @@ async def _replay(
     config: BatonSettings, ids: list[str], filters: dict[str, Any], rate: float, dry_run: bool
 ) -> list[dict[str, Any]]:
     redis = common.client(config)
+    from shared.tracing import Tracing  # OpenTelemetry's SDK: only for a replay
+
     tracing = Tracing.from_env("baton-operator")
     report: list[dict[str, Any]] = []
     try:

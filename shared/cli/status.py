@@ -1,20 +1,23 @@
-"""``baton status``: length, lag, pending and consumers of every stream."""
+"""``baton status``: per stream its length, events/s, lag, pending and consumers, and the
+outcomes so far; at any terminal width (a narrow one gets one block per stream)."""
 
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from redis.asyncio import Redis
-from redis.exceptions import NoPermissionError
-from rich.console import Console
-from rich.table import Table
 
-from services.pipeline import PIPELINE
-from shared import durability, streamstats
+from shared import streamstats
 from shared.cli import common
+from shared.cli.duration import duration_opt
 from shared.config import BatonSettings
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+    from rich.console import Console, RenderableType
+
+OUTCOMES = (("responses", "responses"), ("escalations", "escalations"), ("dlq", "dead letters"))
 
 
 def register(app: typer.Typer) -> None:
@@ -22,37 +25,58 @@ def register(app: typer.Typer) -> None:
 
 
 def status(
-    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
-    watch: Annotated[float, typer.Option(help="refresh every N seconds (0: once)")] = 0.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    watch: Annotated[float | None, duration_opt("refresh in place this often")] = None,
 ) -> None:
-    """Per stream: length, group lag, pending, oldest pending age, consumers alive/dead."""
+    """Per stream: length, events/s (last 10 s), group lag, pending, oldest pending age,
+    consumers alive/dead; then the outcomes so far."""
     config = common.settings()
-    common.run(_status(config, as_json, watch))
+    common.run(_status(config, as_json, watch or 0.0))
 
 
 async def _status(config: BatonSettings, as_json: bool, watch: float) -> None:
+    from rich.console import Console
+    from rich.live import Live
+
+    from services.pipeline import PIPELINE
+
     redis = common.client(config)
     console = Console()
     streams = [config.keys.stream(name) for name in PIPELINE.streams()]
+
+    async def show() -> RenderableType | None:
+        states = await streamstats.collect(redis, config.keys, streams, rates=True)
+        if as_json:
+            common.print_json(streamstats.as_json(states))
+            return None
+        return render(states, config.prefix, console)
+
     try:
         await _warn_if_unsafe(redis)
-        while True:
-            states = await streamstats.collect(redis, config.keys, streams)
-            if as_json:
-                common.print_json(streamstats.as_json(states))
-            else:
-                if watch:
-                    console.clear()
-                console.print(_table(states))
-            if not watch:
-                return
-            await asyncio.sleep(watch)
+        first = await show()
+        if not (watch and console.is_terminal and first is not None):
+            while True:  # once, or a new print each time (JSON, or not a terminal)
+                if first is not None:
+                    console.print(first)
+                if not watch:
+                    return
+                await asyncio.sleep(watch)
+                first = await show()
+        with Live(first, console=console, auto_refresh=False) as live:
+            while True:
+                await asyncio.sleep(watch)
+                live.update(await show() or "", refresh=True)
     finally:
         await redis.aclose()
 
 
 async def _warn_if_unsafe(redis: Redis) -> None:
     """A loud line on stderr when Redis would lose commits on restart (needs INFO, as operator)."""
+    from redis.exceptions import NoPermissionError
+    from rich.console import Console
+
+    from shared import durability
+
     try:
         warning = durability.hazard(await durability.server_facts(redis))
     except NoPermissionError:
@@ -61,36 +85,19 @@ async def _warn_if_unsafe(redis: Redis) -> None:
         Console(stderr=True).print(f"[bold red]{warning}[/]", highlight=False)
 
 
-def _table(states: list[streamstats.StreamState]) -> Table:
-    table = Table(title="Baton streams")
-    columns = (
-        "stream",
-        "length",
-        "group",
-        "lag",
-        "pending",
-        "oldest pending",
-        "deliveries",
-        "consumers (in flight)",
-    )
-    for column in columns:
-        table.add_column(column, justify="left" if column in ("stream", "group") else "right")
-    for state in states:
-        if not state.groups:
-            table.add_row(state.key, str(state.length), "-", "-", "-", "-", "-", "-")
-        for group in state.groups:
-            oldest = group.oldest_pending_idle_ms
-            table.add_row(
-                state.key,
-                str(state.length),
-                group.name,
-                "?" if group.lag is None else str(group.lag),
-                str(group.pending),
-                "-" if oldest is None else f"{oldest / 1000:.1f}s",
-                " ".join(f"{k}x:{v}" for k, v in group.deliveries.items()) or "-",
-                f"{group.alive} alive / {group.dead} dead "
-                + "("
-                + ", ".join(f"{c.pending}" for c in group.consumers)
-                + ")",
-            )
-    return table
+def render(states: list[streamstats.StreamState], prefix: str, console: Console) -> RenderableType:
+    """A table when the terminal is wide enough for it, else one block per stream; either way
+    names and numbers are whole, never cut short."""
+    from rich.console import Group
+    from rich.text import Text
+
+    from shared.cli.status_view import blocks, table, table_width
+
+    fits = table_width(states) <= console.width
+    body = table(states, prefix) if fits else blocks(states, prefix)
+    counts = {s.name: s.length for s in states}
+    outcomes = " · ".join(f"{label} {counts.get(name, 0)}" for name, label in OUTCOMES)
+    rate_in = sum(s.per_second for s in states if s.name == "intake")
+    rate_out = sum(s.per_second for s in states if s.name in dict(OUTCOMES))
+    summary = f"outcomes: {outcomes}\nevents/s (last 10 s): in {rate_in:.1f}, out {rate_out:.1f}"
+    return Group(body, Text(summary))
