@@ -25,14 +25,23 @@ $(VENV)/.installed: pyproject.toml
 run: install ## run the pipeline on an embedded Redis, post demo events, show their outcomes
 	$(BATON) up --demo --once
 
-test: install ## run the whole test suite (starts its own throwaway Redis servers), but containers
-	$(PY) -m pytest -m "not container"
+# Tests that own their Redis servers, prefixes and folders run in parallel (pytest-xdist, one
+# worker per core; TEST_WORKERS=0 runs them in this process); the fault and real-model tiers, which
+# time kills, restarts and a CPU-bound model, run after them one at a time. Progress as it goes,
+# the slowest tests at the end of each part.
+TEST_WORKERS ?= auto
+PARALLEL = -n $(TEST_WORKERS) --dist loadscope --durations=10
+SERIAL = --durations=10
+
+test: install ## the whole suite (own throwaway Redis servers) but containers: parallel part, then serial
+	$(PY) -m pytest $(PARALLEL) -m "not fault and not realmodel and not container"
+	$(PY) -m pytest $(SERIAL) -m "(fault or realmodel) and not container"
 
 test-container: install ## the container tier: own Docker engine, image, compose stack (root; ~6 min)
 	$(PY) -m pytest -m container tests/container
 
 test-fast: install ## the suite without the slow fault tests, the real-model tier and containers
-	$(PY) -m pytest -m "not fault and not realmodel and not container"
+	$(PY) -m pytest $(PARALLEL) -m "not fault and not realmodel and not container"
 
 realmodel-setup: ## the real-model tier's server (.venv-llm/; built once, then from pip's cache) and model
 	$(PYTHON) tests/realmodel/provision.py

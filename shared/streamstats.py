@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -89,12 +90,10 @@ async def collect(
     redis: Redis, keys: Keys, streams: Sequence[str], *, rates: bool = False
 ) -> list[StreamState]:
     """The state of each stream key in ``streams``, its groups and their consumers; with
-    ``rates``, how many entries each got in the last :data:`RATE_WINDOW_S` seconds (by Redis's
-    clock; needs TIME and XRANGE, which operators have and workers need not)."""
-    since_ms = None
-    if rates:
-        seconds, micros = await redis.time()
-        since_ms = int(seconds) * 1000 + int(micros) // 1000 - RATE_WINDOW_S * 1000
+    ``rates``, how many entries each got in the last :data:`RATE_WINDOW_S` seconds (by this
+    machine's clock against the entry ids' times; XRANGE, which operators have and workers need
+    not)."""
+    since_ms = int((time.time() - RATE_WINDOW_S) * 1000) if rates else None
     return [await _stream_state(redis, keys, key, since_ms) for key in streams]
 
 

@@ -92,6 +92,9 @@ def make_app() -> typer.Typer:
 def main(args: list[str] | None = None) -> None:
     """Run the command; a failure it did not handle becomes one or two lines for a person
     (shared.cli.failure), with the traceback only under --debug."""
+    # redis-py loads OpenTelemetry's metrics SDK when it can (a tenth of a second at start) for
+    # client metrics Baton never turns on: the CLI does without it, as workers do (shared.heap).
+    sys.modules.setdefault("opentelemetry.sdk.metrics", None)  # type: ignore[arg-type]
     argv = list(sys.argv[1:] if args is None else args)
     debug = "--debug" in argv
     if debug:

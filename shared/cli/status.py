@@ -4,6 +4,7 @@ outcomes so far; at any terminal width (a narrow one gets one block per stream).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -35,39 +36,49 @@ def status(
 
 
 async def _status(config: BatonSettings, as_json: bool, watch: float) -> None:
-    from rich.console import Console
-    from rich.live import Live
-
     from services.pipeline import PIPELINE
 
     redis = common.client(config)
-    console = Console()
     streams = [config.keys.stream(name) for name in PIPELINE.streams()]
 
-    async def show() -> RenderableType | None:
-        states = await streamstats.collect(redis, config.keys, streams, rates=True)
-        if as_json:
-            common.print_json(streamstats.as_json(states))
-            return None
-        return render(states, config.prefix, console)
+    async def collect() -> list[streamstats.StreamState]:
+        return await streamstats.collect(redis, config.keys, streams, rates=True)
 
     try:
         await _warn_if_unsafe(redis)
-        first = await show()
-        if not (watch and console.is_terminal and first is not None):
-            while True:  # once, or a new print each time (JSON, or not a terminal)
-                if first is not None:
-                    console.print(first)
+        if as_json:  # no rich: scripts get their JSON sooner
+            while True:
+                common.print_json(streamstats.as_json(await collect()))
                 if not watch:
                     return
                 await asyncio.sleep(watch)
-                first = await show()
-        with Live(first, console=console, auto_refresh=False) as live:
-            while True:
-                await asyncio.sleep(watch)
-                live.update(await show() or "", refresh=True)
+        await _show(config, collect, watch)
     finally:
         await redis.aclose()
+
+
+async def _show(
+    config: BatonSettings,
+    collect: Callable[[], Awaitable[list[streamstats.StreamState]]],
+    watch: float,
+) -> None:
+    """Print once; with ``watch``, redraw in place on a terminal, print again elsewhere."""
+    from rich.console import Console
+    from rich.live import Live
+
+    console = Console()
+    frame = render(await collect(), config.prefix, console)
+    if not (watch and console.is_terminal):
+        while True:
+            console.print(frame)
+            if not watch:
+                return
+            await asyncio.sleep(watch)
+            frame = render(await collect(), config.prefix, console)
+    with Live(frame, console=console, auto_refresh=False) as live:
+        while True:
+            await asyncio.sleep(watch)
+            live.update(render(await collect(), config.prefix, console), refresh=True)
 
 
 async def _warn_if_unsafe(redis: Redis) -> None:

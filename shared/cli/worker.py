@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import sys
@@ -12,6 +13,7 @@ import typer
 import services
 from shared.cli import common
 from shared.config import BatonSettings, load_settings
+from shared.errors import ConfigError
 
 
 def register(app: typer.Typer) -> None:
@@ -32,8 +34,11 @@ def worker(
     if check:
         settings = load_settings(services.load(name).SETTINGS)
         sys.exit(0 if common.run(_alive(settings, name)) else 1)
-    # Redis as every command finds it: REDIS_URL, else the `baton up` running in this folder.
-    env = {**os.environ, "REDIS_URL": common.redis_url(common.settings())}
+    # Redis as every command finds it: REDIS_URL, else the `baton up` running in this folder
+    # (with neither, the service itself says that REDIS_URL is not set).
+    env = dict(os.environ)
+    with contextlib.suppress(ConfigError):
+        env["REDIS_URL"] = common.redis_url(common.settings())
     # The service's own entry point, in place of this process (same pid, signals and
     # environment): it starts without the CLI's modules, and keeps out what workers never use
     # (see shared.heap), the process the benchmark measures. It imports the service itself.

@@ -17,9 +17,6 @@ from shared.embedded import EmbeddedRedis, free_port
 from tests.fault.processes import worker_env
 from tests.integration.up_process import UpProcess, baton
 
-pytestmark = pytest.mark.xdist_group("processes")
-
-
 def alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
