@@ -25,17 +25,17 @@ $(VENV)/.installed: pyproject.toml
 run: install ## run the pipeline on an embedded Redis, post demo events, show their outcomes
 	$(BATON) up --demo --once
 
-# Tests that own their Redis servers, prefixes and folders run in parallel (pytest-xdist, one
-# worker per core; TEST_WORKERS=0 runs them in this process); the fault and real-model tiers, which
-# time kills, restarts and a CPU-bound model, run after them one at a time. Progress as it goes,
-# the slowest tests at the end of each part.
-TEST_WORKERS ?= auto
-PARALLEL = -n $(TEST_WORKERS) --dist loadscope --durations=10
-SERIAL = --durations=10
+# Every test owns its Redis servers, key prefixes and folders, so they run in parallel
+# (pytest-xdist; TEST_WORKERS=0 runs them in this process). Most wait more than they compute,
+# hence more workers than this machine's 2 cores. The fault tier runs on one of them, one test at a
+# time (tests/conftest.py); the real-model tier, CPU-bound, runs after the rest, alone. Progress as
+# it goes, the slowest tests at the end.
+TEST_WORKERS ?= 3
+PARALLEL = -n $(TEST_WORKERS) --dist loadgroup --durations=15
 
-test: install ## the whole suite (own throwaway Redis servers) but containers: parallel part, then serial
-	$(PY) -m pytest $(PARALLEL) -m "not fault and not realmodel and not container"
-	$(PY) -m pytest $(SERIAL) -m "(fault or realmodel) and not container"
+test: install ## the whole suite (own throwaway Redis servers) but containers: in parallel, then the real model
+	$(PY) -m pytest $(PARALLEL) -m "not realmodel and not container"
+	$(PY) -m pytest --durations=5 -m "realmodel and not container" tests/realmodel
 
 test-container: install ## the container tier: own Docker engine, image, compose stack (root; ~6 min)
 	$(PY) -m pytest -m container tests/container

@@ -122,7 +122,7 @@ async def _serve(
         stop.set()  # start the workers, then stop them again
     snap = Snapshot(config.redis_url or "", supervisor.workers)
     streams = [config.keys.stream(name) for name in PIPELINE.streams()]
-    live = Live(console=console, auto_refresh=False) if console.is_terminal else None
+    live = Live(console=console, refresh_per_second=2) if console.is_terminal else None
     plain = PlainView(console)
     say = _sayer(console) if live else plain.say
     watcher = asyncio.create_task(_watch_redis(config, streams, snap, say))
@@ -149,6 +149,8 @@ async def _serve(
         return 1
     finally:
         await _cancel(watcher, demo_task)
+        if live is None and snap.reachable is not None:
+            plain.update(snap, force=True)  # the last numbers, for the log
         say("stopping the workers")
         supervisor.stop(config.shutdown_grace_s)
     return 0
@@ -164,7 +166,7 @@ def _stop_on_signals() -> asyncio.Event:
 
 def _show(snap: Snapshot, live: Live | None, plain: PlainView) -> None:
     if live is not None:
-        live.update(frame(snap, str(LOG_DIR)), refresh=True)
+        live.update(frame(snap, str(LOG_DIR)))  # drawn by Live's own refresh, a few times a second
     else:
         plain.update(snap)
 

@@ -122,7 +122,9 @@ class PlainView:
         self.console.print(f"{time.strftime('%H:%M:%S')} {line}", highlight=False, soft_wrap=True)
 
     def update(self, snap: Snapshot, *, force: bool = False) -> None:
+        """The summary line, every ``summary_every_s`` once Redis was looked at (or now)."""
         now = time.monotonic()
-        if force or now - self._last_summary >= self.summary_every_s:
+        due = snap.reachable is not None and now - self._last_summary >= self.summary_every_s
+        if force or due:
             self._last_summary = now
             self.say(summary_line(snap))

@@ -17,6 +17,7 @@ from shared.embedded import EmbeddedRedis, free_port
 from tests.fault.processes import worker_env
 from tests.integration.up_process import UpProcess, baton
 
+
 def alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)

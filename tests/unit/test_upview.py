@@ -45,7 +45,9 @@ def test_the_frame_shows_redis_workers_rates_outcomes_and_lag() -> None:
     console.print(frame(snapshot(), ".baton/logs"))
     text = console.export_text()
     assert "Redis redis://127.0.0.1:6390/0: reachable" in text
-    assert "responder-0" in text and "restarting" in text and "killed by SIGKILL" in text
+    assert "responder-0" in text
+    assert "restarting" in text
+    assert "killed by SIGKILL" in text
     assert ":9101" in text
     assert "events/s in 2.0, out 0.6" in text
     assert "outcomes: responses 7 · escalations 0 · dlq 1 · lag 3" in text
