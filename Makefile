@@ -28,8 +28,8 @@ run: install ## run the pipeline on an embedded Redis, post demo events, show th
 # Every test owns its Redis servers, key prefixes and folders, so they run in parallel
 # (pytest-xdist; TEST_WORKERS=0 runs them in this process). Most wait more than they compute,
 # hence more workers than this machine's 2 cores. The fault tier runs on one of them, one test at a
-# time (tests/conftest.py); the real-model tier, CPU-bound, runs after the rest, alone. Progress as
-# it goes, the slowest tests at the end.
+# time (tests/conftest.py), beside the rest; the real-model tier, CPU-bound, runs after them, alone.
+# Progress as it goes, the slowest tests at the end.
 TEST_WORKERS ?= 3
 PARALLEL = -n $(TEST_WORKERS) --dist loadgroup --durations=15
 

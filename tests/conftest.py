@@ -54,7 +54,9 @@ def _collect_garbage() -> Iterator[None]:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Under pytest-xdist (make test), the fault tier runs on one worker, one test at a time, beside
-    the other tests: its kills and restarts are timed, and each waits more than it computes."""
+    the other tests: its kills and restarts are timed, and each waits more than it computes. The
+    real-model tier gets a worker of its own too (one model server, its tests one after another)."""
     for item in items:
-        if item.get_closest_marker("fault"):
-            item.add_marker(pytest.mark.xdist_group("fault"))
+        for tier in ("fault", "realmodel"):
+            if item.get_closest_marker(tier):
+                item.add_marker(pytest.mark.xdist_group(tier))
