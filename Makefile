@@ -25,14 +25,23 @@ $(VENV)/.installed: pyproject.toml
 run: install ## run the pipeline on an embedded Redis, post demo events, show their outcomes
 	$(BATON) up --demo --once
 
-test: install ## run the whole test suite (starts its own throwaway Redis servers), but containers
-	$(PY) -m pytest -m "not container"
+# Every test owns its Redis servers, key prefixes and folders, so they run in parallel
+# (pytest-xdist; TEST_WORKERS=0 runs them in this process). Most wait more than they compute,
+# hence more workers than this machine's 2 cores. The fault tier runs on one of them, one test at a
+# time (tests/conftest.py), beside the rest; the real-model tier, CPU-bound, runs after them, alone.
+# Progress as it goes, the slowest tests at the end.
+TEST_WORKERS ?= 3
+PARALLEL = -n $(TEST_WORKERS) --dist loadgroup --durations=15
+
+test: install ## the whole suite (own throwaway Redis servers) but containers: in parallel, then the real model
+	$(PY) -m pytest $(PARALLEL) -m "not realmodel and not container"
+	$(PY) -m pytest --durations=5 -m "realmodel and not container" tests/realmodel
 
 test-container: install ## the container tier: own Docker engine, image, compose stack (root; ~6 min)
 	$(PY) -m pytest -m container tests/container
 
 test-fast: install ## the suite without the slow fault tests, the real-model tier and containers
-	$(PY) -m pytest -m "not fault and not realmodel and not container"
+	$(PY) -m pytest $(PARALLEL) -m "not fault and not realmodel and not container"
 
 realmodel-setup: ## the real-model tier's server (.venv-llm/; built once, then from pip's cache) and model
 	$(PYTHON) tests/realmodel/provision.py

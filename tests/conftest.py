@@ -50,3 +50,13 @@ def _collect_garbage() -> Iterator[None]:
     """Collect after each test, so an unclosed connection is reported by the test that leaked it."""
     yield
     gc.collect()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (make test), the fault tier runs on one worker, one test at a time, beside
+    the other tests: its kills and restarts are timed, and each waits more than it computes. The
+    real-model tier gets a worker of its own too (one model server, its tests one after another)."""
+    for item in items:
+        for tier in ("fault", "realmodel"):
+            if item.get_closest_marker(tier):
+                item.add_marker(pytest.mark.xdist_group(tier))

@@ -61,6 +61,7 @@ class EmbeddedRedis:
         self.data_dir = Path(data_dir)
         self.appendfsync = appendfsync
         self.port = port or free_port()
+        self._port_given = port is not None
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -88,6 +89,16 @@ class EmbeddedRedis:
         ]  # fmt: skip
 
     def start(self, timeout_s: float = 15.0) -> None:
+        """Start the server and wait until it answers. A free port chosen for it may be taken
+        by another process before the server binds it (parallel tests): then it tries another."""
+        for _ in range(3):
+            if self._start(timeout_s) or self._port_given:
+                break
+            self.port = free_port()
+        if self._process is None:
+            raise ConfigError(f"redis-server exited at start; see {self.data_dir}/redis.log")
+
+    def _start(self, timeout_s: float) -> bool:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._process = subprocess.Popen(
             self.command(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
@@ -95,9 +106,10 @@ class EmbeddedRedis:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
-                raise ConfigError(f"redis-server exited at start; see {self.data_dir}/redis.log")
+                self._process = None
+                return False
             if self.ping():
-                return
+                return True
             time.sleep(0.02)
         self.stop()
         raise ConfigError(f"redis-server did not answer within {timeout_s}s")

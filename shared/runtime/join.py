@@ -7,8 +7,8 @@ closed join back, and the deadline sweep (the Lua side is shared/runtime/lua/joi
   result, or its dead letter: a branch settles once, however often it is delivered or replayed.
 * When the last branch settles (or :class:`JoinSweeper` finds the deadline passed) the join closes
   once and one entry with a ``join_ready`` field goes to the stream named when it opened (the
-  pipeline's router's input); the router merges it (:func:`load_join`) in the commit that acknowledges that entry, so the merged input
-  is published once.
+  pipeline's router's input); the router merges it (:func:`load_join`) in the commit that
+  acknowledges that entry, so the merged input is published once.
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -46,9 +47,23 @@ class StreamState:
     key: str
     length: int
     groups: list[GroupState] = field(default_factory=list)
+    recent: int = 0
+    """Entries added in the last :data:`RATE_WINDOW_S` seconds (at most :data:`RATE_SAMPLE`)."""
+
+    @property
+    def per_second(self) -> float:
+        return self.recent / RATE_WINDOW_S
+
+    @property
+    def lag(self) -> int | None:
+        """Entries not yet delivered to its groups (``None`` when Redis cannot tell)."""
+        lags = [g.lag for g in self.groups]
+        return None if None in lags else sum(lag for lag in lags if lag is not None)
 
 
 HISTOGRAM_SAMPLE = 10_000
+RATE_WINDOW_S = 10
+RATE_SAMPLE = 5_000
 BUCKETS = ((1, "1"), (2, "2"), (4, "3-4"), (9, "5-9"))
 
 
@@ -66,21 +81,37 @@ def as_json(states: list[StreamState]) -> list[dict[str, Any]]:
         for group, raw in zip(state.groups, data["groups"], strict=True):
             raw["consumers_alive"] = group.alive
             raw["consumers_dead"] = group.dead
+        data["events_per_s"] = state.per_second
         out.append(data)
     return out
 
 
 async def collect(
-    redis: Redis, keys: RuntimeKeys, streams: Sequence[str], sample: int = HISTOGRAM_SAMPLE
+    redis: Redis,
+    keys: RuntimeKeys,
+    streams: Sequence[str],
+    *,
+    sample: int = HISTOGRAM_SAMPLE,
+    rates: bool = False,
 ) -> list[StreamState]:
-    """The state of each stream key in ``streams``, its groups and their consumers; the delivery
-    histogram and the oldest pending age come from the ``sample`` oldest pending entries."""
-    return [await _stream_state(redis, keys, key, sample) for key in streams]
+    """The state of each stream key in ``streams``, its groups and their consumers (the delivery
+    histogram and the oldest pending age come from the ``sample`` oldest pending entries); with
+    ``rates``, how many entries each got in the last :data:`RATE_WINDOW_S` seconds (by this
+    machine's clock against the entry ids' times; XRANGE, which operators have and workers need
+    not)."""
+    since_ms = int((time.time() - RATE_WINDOW_S) * 1000) if rates else None
+    return [await _stream_state(redis, keys, key, sample, since_ms) for key in streams]
 
 
-async def _stream_state(redis: Redis, keys: RuntimeKeys, key: str, sample: int) -> StreamState:
+async def _stream_state(
+    redis: Redis, keys: RuntimeKeys, key: str, sample: int, since_ms: int | None
+) -> StreamState:
     name = key.removeprefix(f"{keys.prefix}:")
     state = StreamState(name=name, key=key, length=await redis.xlen(key))
+    if state.length and since_ms is not None:
+        # Entry ids start with their time in ms: the recent ones are a range.
+        recent = await redis.xrange(key, min=str(since_ms), max="+", count=RATE_SAMPLE)
+        state.recent = len(recent or [])
     try:
         groups = await redis.xinfo_groups(key)
     except ResponseError:  # no such key yet

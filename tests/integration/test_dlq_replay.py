@@ -116,7 +116,12 @@ async def test_a_dead_letter_is_found_by_the_entry_id_its_producer_got_back(
         await wait_for(dead)
     code, out = await baton(url, prefix, "dlq", "show", posted)
     assert code == 0, out
-    assert orjson.loads(out)["entry_id"] != posted  # shown: the dead letter, found by the input
+    shown = orjson.loads(out)
+    assert shown["entry_id"] != posted  # shown: the dead letter, found by the input
+    for ident in (shown["entry_id"], shown["event_id"]):  # and by its own id, and the event's
+        code, again = await baton(url, prefix, "dlq", "show", ident)
+        assert code == 0, again
+        assert orjson.loads(again)["entry_id"] == shown["entry_id"]
     code, out = await baton(url, prefix, "dlq", "show", "1-1")
     assert (code, b"no dead letter '1-1'" in out) == (1, True)
 

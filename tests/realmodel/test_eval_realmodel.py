@@ -26,7 +26,7 @@ from tests.realmodel.conftest import ModelServer
 pytestmark = [pytest.mark.realmodel, pytest.mark.timeout(1800)]
 
 ROOT = Path(__file__).resolve().parents[2]
-SUITE = ROOT / "shared" / "eval" / "suites" / "realmodel.toml"
+SUITE = ROOT / "shared" / "ops" / "eval" / "suites" / "realmodel.toml"
 REPORT = ROOT / ".baton" / "realmodel" / "eval.json"
 
 

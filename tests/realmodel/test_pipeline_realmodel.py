@@ -37,7 +37,7 @@ from tests.realmodel.conftest import ModelServer
 pytestmark = [pytest.mark.realmodel, pytest.mark.timeout(1800)]
 
 ROOT = Path(__file__).resolve().parents[2]
-SUITE = ROOT / "shared" / "eval" / "suites" / "realmodel.toml"
+SUITE = ROOT / "shared" / "ops" / "eval" / "suites" / "realmodel.toml"
 FIGURES = ROOT / ".baton" / "realmodel" / "pipeline.json"
 EVENT_TIMEOUT_S = 240.0
 

@@ -23,7 +23,7 @@ from services.intake.rules import (
     summarise,
 )
 
-SUITE = Path(__file__).parents[2] / "shared" / "eval" / "suites" / "default.toml"
+SUITE = Path(__file__).parents[2] / "shared" / "ops" / "eval" / "suites" / "default.toml"
 
 
 @pytest.mark.parametrize(

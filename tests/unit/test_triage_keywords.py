@@ -11,7 +11,7 @@ from services.triage.keywords import KeywordIndex, leading_word, whole_word
 from services.triage.rules import HIGH, KEYWORDS, URGENT
 from shared.ops.cli.demo import DEMO_EVENTS
 
-SUITE = Path(__file__).parents[2] / "shared" / "eval" / "suites" / "default.toml"
+SUITE = Path(__file__).parents[2] / "shared" / "ops" / "eval" / "suites" / "default.toml"
 TRICKY = [
     "I have an issue with my charger, not a firewall problem; happy otherwise, against it.",
     "Bills, billing, billed; the APP crashed and crashes; apply now; refunds refunded",

@@ -3,21 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Coroutine
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
 import typer
-from redis.asyncio import Redis
 
 from shared.errors import ConfigError
+from shared.ops.cli.uplock import STATE_DIR, running_up
 from shared.pipeline.settings import BatonSettings, load_settings
 from shared.runtime import eventloop
 from shared.runtime.redis_client import connect_for
 
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
 T = TypeVar("T")
-STATE_DIR = Path(".baton")
-URL_FILE = STATE_DIR / "redis.url"
+__all__ = ["STATE_DIR", "client", "print_json", "redis_url", "run", "settings", "stream_key"]
 
 
 def settings() -> BatonSettings:
@@ -25,16 +26,22 @@ def settings() -> BatonSettings:
 
 
 def redis_url(config: BatonSettings) -> str:
-    """``REDIS_URL``, else the embedded server a running ``baton up`` recorded."""
+    """``REDIS_URL``, else the Redis of the ``baton up`` running in this folder (the same lookup
+    for every command, ``worker`` included; see shared.ops.cli.uplock)."""
     if config.redis_url:
         return config.redis_url
-    if URL_FILE.exists():
-        return URL_FILE.read_text().strip()
-    raise ConfigError("REDIS_URL is not set and no `baton up` is running in this folder")
+    record = running_up()
+    if record is not None:
+        return record.redis_url
+    raise ConfigError(
+        "REDIS_URL is not set and no `baton up` is running in this folder: "
+        "start one with `baton up`, or set REDIS_URL"
+    )
 
 
 def client(config: BatonSettings) -> Redis:
     """A client as the configured Redis user (``BATON_REDIS_USERNAME``/``PASSWORD`` or URL)."""
+
     return connect_for(config, url=redis_url(config), max_connections=4, block_ms=5000)
 
 

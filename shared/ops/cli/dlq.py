@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -15,16 +15,20 @@ from shared.errors import BatonError
 from shared.observability.tracing import Tracing
 from shared.ops import replay
 from shared.ops.cli import common
+from shared.ops.cli.duration import duration_opt
 from shared.ops.inbox import Inbox, InboxEntry
 from shared.ops.inbox import purge as purge_entries
 from shared.pipeline.producer import decode_entry
 from shared.pipeline.settings import BatonSettings
 
+if TYPE_CHECKING:
+    pass
+
 dlq_app = typer.Typer(help="Dead letters: failed events, with their reasons.", no_args_is_help=True)
 
 Stage = Annotated[str | None, typer.Option(help="only dead letters from this service")]
 Reason = Annotated[str | None, typer.Option(help="only this reason")]
-Since = Annotated[float | None, typer.Option(help="only those younger than N seconds")]
+Since = Annotated[float | None, duration_opt("only those younger than this")]
 Event = Annotated[str | None, typer.Option(help="only this event id")]
 AsJson = Annotated[bool, typer.Option("--json", help="machine-readable output")]
 DryRun = Annotated[bool, typer.Option(help="show what would happen, change nothing")]
@@ -171,6 +175,7 @@ async def _replay(
     config: BatonSettings, ids: list[str], filters: dict[str, Any], rate: float, dry_run: bool
 ) -> list[dict[str, Any]]:
     redis = common.client(config)
+
     tracing = Tracing.from_env("baton-operator")
     report: list[dict[str, Any]] = []
     try:

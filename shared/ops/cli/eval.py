@@ -20,6 +20,7 @@ from rich.progress import Progress as Bar
 
 from shared.observability.logging import configure_logging
 from shared.ops.cli import common
+from shared.ops.cli.duration import duration_opt
 from shared.ops.eval import baseline as baselines
 from shared.ops.eval import report as reports
 from shared.ops.eval.baseline import BaselineError
@@ -45,8 +46,8 @@ def eval_command(
     provider: Annotated[str | None, typer.Option(
         help="offline or openai; default: as BATON_LLM says")] = None,
     concurrency: Annotated[int, typer.Option(min=1, max=1000, help="events in flight")] = 8,
-    timeout: Annotated[float, typer.Option(
-        min=1, help="seconds an event may take before it counts as lost")] = 120.0,
+    timeout: Annotated[float, duration_opt(
+        "how long an event may take before it counts as lost")] = 120.0,
     tag: Annotated[list[str] | None, typer.Option(
         help="only cases with this tag (repeatable)")] = None,
     case: Annotated[list[str] | None, typer.Option(help="only this case (repeatable)")] = None,
@@ -70,6 +71,8 @@ def eval_command(
 ) -> None:  # fmt: skip
     """Run a suite through the real pipeline (own prefix) and report outcome and process metrics;
     or, with --replay, re-feed recorded traffic and report changed decisions."""
+    if timeout < 1:
+        raise typer.BadParameter("at least 1s", param_hint="--timeout")
     config = common.settings()
     options = RunOptions(provider=_provider(provider), concurrency=concurrency, timeout_s=timeout)
     console = Console(stderr=as_json)

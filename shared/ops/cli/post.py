@@ -16,6 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskProgressC
 from services.pipeline import PIPELINE
 from shared.errors import BatonError
 from shared.ops.cli import common
+from shared.ops.cli.duration import duration_opt
 from shared.pipeline.producer import AsyncProducer, EventOutcome, Posted, PostError, payload_of
 from shared.pipeline.settings import BatonSettings
 
@@ -35,7 +36,7 @@ def post(
     channel: Annotated[str, typer.Option(help="channel, e.g. email, chat")] = "api",
     event_id: Annotated[str | None, typer.Option(help="idempotency key")] = None,
     wait: Annotated[bool, typer.Option(help="wait for and print each outcome")] = False,
-    timeout: Annotated[float, typer.Option(help="seconds to wait with --wait")] = 60.0,
+    timeout: Annotated[float, duration_opt("how long to wait with --wait")] = 60.0,
     from_line: Annotated[
         int, typer.Option("--from-line", min=1, help="with --file: start at this line (resume)")
     ] = 1,

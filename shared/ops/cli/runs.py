@@ -13,6 +13,7 @@ from rich.table import Table
 
 from shared.errors import BatonError
 from shared.ops.cli import common
+from shared.ops.cli.duration import duration_opt
 from shared.pipeline.settings import BatonSettings
 from shared.runtime.join import load_join
 from shared.runtime.runrecord import load_run
@@ -50,7 +51,7 @@ def list_(
     ] = None,
     stage: Annotated[str | None, typer.Option(help="the stage it is at or ended in")] = None,
     reason: Annotated[str | None, typer.Option(help="why it ended")] = None,
-    since: Annotated[float | None, typer.Option(help="only runs younger than N seconds")] = None,
+    since: Annotated[float | None, duration_opt("only runs younger than this")] = None,
     limit: Annotated[int, typer.Option(min=1)] = 100,
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
 ) -> None:

@@ -1,23 +1,36 @@
-"""``baton status``: length, lag, pending and consumers of every stream."""
+"""``baton status``: per stream its length, events/s, lag, pending and consumers, and the
+outcomes so far; at any terminal width (a narrow one gets one block per stream)."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from typing import Annotated
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from redis.asyncio import Redis
-from redis.exceptions import NoPermissionError
-from rich.console import Console
-from rich.table import Table
 
-from services.pipeline import PIPELINE
-from shared.ops import durability
 from shared.ops.cli import common
+from shared.ops.cli.duration import duration_opt
 from shared.pipeline.settings import BatonSettings
 from shared.runtime import streamstats
 from shared.runtime.join import OpenJoin, open_joins
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+    from rich.console import Console, RenderableType
+    from rich.table import Table
+
+OUTCOMES = (("responses", "responses"), ("escalations", "escalations"), ("dlq", "dead letters"))
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One look at Redis: the streams, and the open joins when the pipeline has joins."""
+
+    states: list[streamstats.StreamState]
+    open_joins: tuple[int, list[OpenJoin]] | None = None
 
 
 def register(app: typer.Typer) -> None:
@@ -25,39 +38,70 @@ def register(app: typer.Typer) -> None:
 
 
 def status(
-    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
-    watch: Annotated[float, typer.Option(help="refresh every N seconds (0: once)")] = 0.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    watch: Annotated[float | None, duration_opt("refresh in place this often")] = None,
 ) -> None:
-    """Per stream: length, group lag, pending, oldest pending age, consumers alive/dead."""
+    """Per stream: length, events/s (last 10 s), group lag, pending, oldest pending age,
+    consumers alive/dead; then the outcomes so far."""
     config = common.settings()
-    common.run(_status(config, as_json, watch))
+    common.run(_status(config, as_json, watch or 0.0))
 
 
 async def _status(config: BatonSettings, as_json: bool, watch: float) -> None:
+    from services.pipeline import PIPELINE
+
     redis = common.client(config)
-    console = Console()
     streams = [config.keys.stream(name) for name in PIPELINE.streams()]
+
+    async def collect() -> Reading:
+        states = await streamstats.collect(redis, config.keys, streams, rates=True)
+        joins = await open_joins(redis, config.keys) if PIPELINE.joins else None
+        return Reading(states, joins)
+
     try:
         await _warn_if_unsafe(redis)
-        while True:
-            states = await streamstats.collect(redis, config.keys, streams)
-            if as_json:
-                common.print_json(streamstats.as_json(states))
-            else:
-                if watch:
-                    console.clear()
-                console.print(_table(states))
-                if PIPELINE.joins:
-                    console.print(_joins_table(*await open_joins(redis, config.keys)))
-            if not watch:
-                return
-            await asyncio.sleep(watch)
+        if as_json:  # no rich: scripts get their JSON sooner
+            while True:
+                common.print_json(streamstats.as_json((await collect()).states))
+                if not watch:
+                    return
+                await asyncio.sleep(watch)
+        await _show(config, collect, watch)
     finally:
         await redis.aclose()
 
 
+async def _show(
+    config: BatonSettings,
+    collect: Callable[[], Awaitable[Reading]],
+    watch: float,
+) -> None:
+    """Print once; with ``watch``, redraw in place on a terminal, print again elsewhere."""
+    from rich.console import Console
+    from rich.live import Live
+
+    console = Console()
+    frame = render(await collect(), config.prefix, console)
+    if not (watch and console.is_terminal):
+        while True:
+            console.print(frame)
+            if not watch:
+                return
+            await asyncio.sleep(watch)
+            frame = render(await collect(), config.prefix, console)
+    with Live(frame, console=console, auto_refresh=False) as live:
+        while True:
+            await asyncio.sleep(watch)
+            live.update(render(await collect(), config.prefix, console), refresh=True)
+
+
 async def _warn_if_unsafe(redis: Redis) -> None:
     """A loud line on stderr when Redis would lose commits on restart (needs INFO, as operator)."""
+    from redis.exceptions import NoPermissionError
+    from rich.console import Console
+
+    from shared.ops import durability
+
     try:
         warning = durability.hazard(await durability.server_facts(redis))
     except NoPermissionError:
@@ -66,8 +110,31 @@ async def _warn_if_unsafe(redis: Redis) -> None:
         Console(stderr=True).print(f"[bold red]{warning}[/]", highlight=False)
 
 
+def render(reading: Reading, prefix: str, console: Console) -> RenderableType:
+    """A table when the terminal is wide enough for it, else one block per stream; either way
+    names and numbers are whole, never cut short. Then the open joins, if any are tracked."""
+    from rich.console import Group
+    from rich.text import Text
+
+    from shared.ops.cli.status_view import blocks, table, table_width
+
+    states = reading.states
+    fits = table_width(states) <= console.width
+    body = table(states, prefix) if fits else blocks(states, prefix)
+    counts = {s.name: s.length for s in states}
+    outcomes = " · ".join(f"{label} {counts.get(name, 0)}" for name, label in OUTCOMES)
+    rate_in = sum(s.per_second for s in states if s.name == "intake")
+    rate_out = sum(s.per_second for s in states if s.name in dict(OUTCOMES))
+    summary = f"outcomes: {outcomes}\nevents/s (last 10 s): in {rate_in:.1f}, out {rate_out:.1f}"
+    if reading.open_joins is None:
+        return Group(body, Text(summary))
+    return Group(body, Text(summary), _joins_table(*reading.open_joins))
+
+
 def _joins_table(total: int, oldest: list[OpenJoin]) -> Table:
     """Joins still waiting for branches, oldest first, with their age and deadline."""
+    from rich.table import Table
+
     table = Table(title=f"Open joins: {total}" + (f" (oldest {len(oldest)})" if oldest else ""))
     for column in ("join", "branches in", "age", "deadline in"):
         table.add_column(column, justify="left" if column == "join" else "right")
@@ -75,39 +142,4 @@ def _joins_table(total: int, oldest: list[OpenJoin]) -> Table:
     for join in oldest:
         table.add_row(join.id, f"{join.settled}/{join.expected}", f"{join.age_s(now):.1f}s",
                       f"{join.deadline - now:.1f}s")  # fmt: skip
-    return table
-
-
-def _table(states: list[streamstats.StreamState]) -> Table:
-    table = Table(title="Baton streams")
-    columns = (
-        "stream",
-        "length",
-        "group",
-        "lag",
-        "pending",
-        "oldest pending",
-        "deliveries",
-        "consumers (in flight)",
-    )
-    for column in columns:
-        table.add_column(column, justify="left" if column in ("stream", "group") else "right")
-    for state in states:
-        if not state.groups:
-            table.add_row(state.key, str(state.length), "-", "-", "-", "-", "-", "-")
-        for group in state.groups:
-            oldest = group.oldest_pending_idle_ms
-            table.add_row(
-                state.key,
-                str(state.length),
-                group.name,
-                "?" if group.lag is None else str(group.lag),
-                str(group.pending),
-                "-" if oldest is None else f"{oldest / 1000:.1f}s",
-                " ".join(f"{k}x:{v}" for k, v in group.deliveries.items()) or "-",
-                f"{group.alive} alive / {group.dead} dead "
-                + "("
-                + ", ".join(f"{c.pending}" for c in group.consumers)
-                + ")",
-            )
     return table

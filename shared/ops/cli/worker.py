@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import sys
@@ -10,6 +11,7 @@ from typing import Annotated
 import typer
 
 import services
+from shared.errors import ConfigError
 from shared.ops.cli import common
 from shared.pipeline.settings import BatonSettings, load_settings
 
@@ -32,10 +34,15 @@ def worker(
     if check:
         settings = load_settings(services.load(name).SETTINGS)
         sys.exit(0 if common.run(_alive(settings, name)) else 1)
+    # Redis as every command finds it: REDIS_URL, else the `baton up` running in this folder
+    # (with neither, the service itself says that REDIS_URL is not set).
+    env = dict(os.environ)
+    with contextlib.suppress(ConfigError):
+        env["REDIS_URL"] = common.redis_url(common.settings())
     # The service's own entry point, in place of this process (same pid, signals and
     # environment): it starts without the CLI's modules, and keeps out what workers never use
     # (see shared.runtime.heap), the process the benchmark measures. It imports the service itself.
-    os.execv(sys.executable, [sys.executable, "-m", f"services.{name}"])
+    os.execve(sys.executable, [sys.executable, "-m", f"services.{name}"], env)
 
 
 async def _alive(config: BatonSettings, service: str) -> bool:

@@ -16,7 +16,7 @@ import re
 import time
 from collections import Counter
 from collections.abc import Iterable
-from contextlib import aclosing
+from contextlib import aclosing, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -25,6 +25,7 @@ from redis.asyncio import Redis
 
 from services.pipeline import PIPELINE
 from shared.errors import BatonError, ContractError
+from shared.ops.cli.duration import parse_duration
 from shared.ops.eval import metrics
 from shared.ops.eval.collect import (
     NO_RECORD,
@@ -44,9 +45,8 @@ from shared.runtime.redis_client import connect_for
 
 KIND = "baton-shadow"
 COMPARED = ("status", "reason", "category", "priority", "route", "mode")
-_RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)\s*(s|m|h|d)$")
+_AGE = re.compile(r"^[\d.]+\s*[a-z]")
 _STREAM_ID = re.compile(r"^\d+(-\d+)?$")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 class ShadowError(BatonError):
@@ -68,10 +68,10 @@ def stream_bound(text: str, now: float | None = None) -> str:
     text = text.strip()
     if _STREAM_ID.match(text) or text in ("-", "+"):
         return text
-    relative = _RELATIVE.match(text)
-    if relative:
-        seconds = float(relative.group(1)) * _UNITS[relative.group(2)]
-        return str(int(((now or time.time()) - seconds) * 1000))
+    if _AGE.match(text):
+        with suppress(ValueError):  # not an age: then it must be a time
+            seconds = parse_duration(text)  # the duration syntax of every option
+            return str(int(((now or time.time()) - seconds) * 1000))
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
