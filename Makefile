@@ -86,7 +86,7 @@ export COMPOSE_PROFILES
 deploy/redis/users.acl: | install
 	$(BATON) acl --out deploy/redis/users.acl --env-file deploy/redis/credentials.env
 
-up: deploy/redis/users.acl ## docker compose (v2 or v1): Redis (AOF always, ACLs), Jaeger, the services
+up: deploy/redis/users.acl ## docker compose (v2 or v1): Redis (AOF always, ACLs), Jaeger, the four services
 	$(COMPOSE) up -d --build
 
 down: ## docker compose: stop the stack

@@ -18,7 +18,6 @@ from shared.pipeline.stage import PipelineStage
 from shared.runtime import eventloop, heap
 from shared.runtime.consumer import Worker
 from shared.runtime.redis_client import connect_for
-from shared.runtime.stage import Upkeep
 
 log = structlog.get_logger("baton.service")
 
@@ -51,15 +50,12 @@ async def serve(
             redis, settings.keys, worker.stream, settings.reclaim_interval_s, gauges_stop
         )
     )
-    loops = [gauges]
-    if isinstance(stage, Upkeep):
-        loops.append(asyncio.create_task(stage.upkeep(gauges_stop)))
     try:
         await worker.run(stop)
     finally:
-        gauges_stop.set()  # their connections go back before the pool closes
-        for loop in (await asyncio.wait(loops, timeout=5))[1]:
-            loop.cancel()
+        gauges_stop.set()  # its connection goes back before the pool closes
+        if (await asyncio.wait([gauges], timeout=5))[1]:
+            gauges.cancel()
         await stage.aclose()
         observer.tracing.shutdown()
         await redis.aclose()

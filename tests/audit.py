@@ -7,9 +7,7 @@ Invariants (see the fault matrix in the reliability notes):
   or ``dlq``: none lost, none in two places, none twice in one place;
 * **no duplicate responses**: no ``event_id`` appears twice in ``responses``;
 * **drain**: every group's pending list is empty and it has read its whole stream (lag 0);
-* **run records agree**: each event's run record has the status of the stream it ended in;
-* **joins** (tests/join_audit.py): every join opened closed exactly once and was merged once; a
-  dead-lettered branch is not where its event ended (its event goes on through the join).
+* **run records agree**: each event's run record has the status of the stream it ended in.
 
 It only reads; it never changes Redis.
 """
@@ -26,11 +24,9 @@ import orjson
 from redis.asyncio import Redis
 
 from services.pipeline import PIPELINE
-from shared.pipeline import Pipeline
 from shared.pipeline.keys import Keys
 from shared.runtime.delivery import as_text
 from tests.helpers import wait_for
-from tests.join_audit import JoinAudit, audit_joins, is_branch_dead_letter
 
 StreamEntries = list[tuple[bytes, dict[bytes, bytes]]]
 TERMINALS = ("responses", "escalations", "dlq")
@@ -62,15 +58,12 @@ class AuditReport:
     """event_id -> run record hash (decoded); only for posted events."""
     steps: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     """event_id -> the run record's steps, in order."""
-    joins: JoinAudit = field(default_factory=JoinAudit)
 
     def places(self) -> dict[str, Counter[str]]:
         """event_id -> how many times it appears in each terminal stream."""
         out: dict[str, Counter[str]] = {}
         for name, entries in self.entries.items():
             for entry in entries:
-                if name == "dlq" and is_branch_dead_letter(entry):
-                    continue
                 event_id = as_text(entry.get("event_id", b"?"))
                 out.setdefault(event_id, Counter())[name] += 1
         return out
@@ -127,7 +120,7 @@ class AuditReport:
         return max((s.get("delivery", 1) for st in self.steps.values() for s in st), default=0)
 
     def count(self, stream: str) -> int:
-        return sum(1 for e in self.entries[stream] if not is_branch_dead_letter(e))
+        return len(self.entries[stream])
 
     def problems(self) -> list[str]:
         problems = []
@@ -148,7 +141,6 @@ class AuditReport:
         mismatches = self.run_mismatches()
         if mismatches:
             problems.append(f"{len(mismatches)} run records disagree: {mismatches[:5]}")
-        problems += self.joins.problems()[:10]
         return problems
 
     @property
@@ -172,7 +164,6 @@ class AuditReport:
             "pending": sum(g.pending for g in self.groups),
             "redelivered_steps": self.redelivered_steps(),
             "max_delivery": self.max_delivery(),
-            **self.joins.figures(),
         }
 
 
@@ -189,11 +180,11 @@ async def read_stream(redis: Redis, stream: str, chunk: int = 1000) -> list[dict
         start = "(" + as_text(batch[-1][0])
 
 
-async def group_states(redis: Redis, keys: Keys, pipeline: Pipeline = PIPELINE) -> list[GroupState]:
+async def group_states(redis: Redis, keys: Keys) -> list[GroupState]:
     """The consumer group of every service on its input stream (missing groups count as lag)."""
     states = []
-    for service in pipeline.services:
-        stream = keys.stream(pipeline.input_stream(service))
+    for service in PIPELINE.services:
+        stream = keys.stream(PIPELINE.input_stream(service))
         length = await redis.xlen(stream)
         groups = await redis.xinfo_groups(stream) if await redis.exists(stream) else []
         info = next((g for g in groups if as_text(g["name"]) == service), None)
@@ -232,29 +223,20 @@ async def read_runs(
     return headers, steps
 
 
-async def audit(
-    redis: Redis, keys: Keys, posted: Iterable[str], pipeline: Pipeline = PIPELINE
-) -> AuditReport:
+async def audit(redis: Redis, keys: Keys, posted: Iterable[str]) -> AuditReport:
     """Read everything once and return the report (call ``assert_ok`` on it)."""
     posted_ids = set(posted)
     entries = {name: await read_stream(redis, keys.stream(name)) for name in TERMINALS}
-    groups = await group_states(redis, keys, pipeline)
+    groups = await group_states(redis, keys)
     runs, steps = await read_runs(redis, keys, sorted(posted_ids))
-    joins = JoinAudit()
-    if pipeline.joins:
-        branch_dlq = sum(1 for e in entries["dlq"] if is_branch_dead_letter(e))
-        handoffs = await read_stream(redis, keys.handoffs)
-        joins = await audit_joins(redis, keys, steps, handoffs, branch_dlq)
-    return AuditReport(posted_ids, entries, groups, runs, steps, joins)
+    return AuditReport(posted_ids, entries, groups, runs, steps)
 
 
 async def finished(redis: Redis, keys: Keys) -> int:
-    """How many events have ended (a dead-lettered branch is not an event's end)."""
-    total = await redis.xlen(keys.responses) + await redis.xlen(keys.escalations)
-    dead = await redis.xlen(keys.dlq)
-    if dead:
-        dead -= sum(1 for e in await read_stream(redis, keys.dlq) if is_branch_dead_letter(e))
-    return total + dead
+    total = 0
+    for name in TERMINALS:
+        total += await redis.xlen(keys.stream(name))
+    return total
 
 
 async def progressed(redis: Redis, keys: Keys, by: int, timeout: float = 60.0) -> None:
@@ -268,12 +250,7 @@ async def progressed(redis: Redis, keys: Keys, by: int, timeout: float = 60.0) -
 
 
 async def settled(
-    redis: Redis,
-    keys: Keys,
-    posted: Iterable[str],
-    *,
-    timeout: float = 120.0,
-    pipeline: Pipeline = PIPELINE,
+    redis: Redis, keys: Keys, posted: Iterable[str], *, timeout: float = 120.0
 ) -> AuditReport:
     """Wait until every posted event has ended and every group has drained; return the audit.
 
@@ -282,19 +259,22 @@ async def settled(
     posted_ids = set(posted)
 
     async def done() -> bool:
-        if await finished(redis, keys) < len(posted_ids):
+        total = 0
+        for name in TERMINALS:
+            total += await redis.xlen(keys.stream(name))
+        if total < len(posted_ids):
             return False
-        return all(g.drained for g in await group_states(redis, keys, pipeline))
+        return all(g.drained for g in await group_states(redis, keys))
 
     try:
         await wait_for(done, timeout=timeout, interval=0.2)
     except AssertionError:
-        report = await audit(redis, keys, posted_ids, pipeline)
+        report = await audit(redis, keys, posted_ids)
         raise AssertionError(
             f"pipeline did not settle within {timeout}s: {report.figures()}\n  "
             + "\n  ".join(report.problems())
         ) from None
-    return await audit(redis, keys, posted_ids, pipeline)
+    return await audit(redis, keys, posted_ids)
 
 
 def publish_figures(name: str, figures: dict[str, Any], directory: Path) -> Path:

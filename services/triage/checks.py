@@ -10,8 +10,7 @@ from shared.pipeline.routing import CheckContext
 def check(result: TriageResult, ctx: CheckContext) -> list[str]:
     """Problems with triage's output; empty when it may go on."""
     problems = []
-    texts = [result.summary, *result.key_facts, *(issue.summary for issue in result.issues)]
-    if any(contains_pii(text) for text in texts):
+    if contains_pii(result.summary) or any(contains_pii(f) for f in result.key_facts):
         problems.append("summary: contains personal data")
     if result.route == "respond" and result.category == "general" and result.priority == "urgent":
         problems.append("priority: urgent needs a specific category")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 
 from services.intake.rules import injection_suspects
-from services.triage.issues import issues
 from services.triage.keywords import KeywordIndex
 from shared.pipeline.contracts import TriageRequest, TriageResult
 from shared.pipeline.contracts.triage import CATEGORIES, Category, Priority, Route
@@ -96,14 +95,6 @@ def classify(request: TriageRequest, threshold: float, sensitive: tuple[str, ...
         if hits[runner_up] == hits[top]:
             confidence -= 0.25
             reasons.append(f"ambiguous_with_{runner_up}")
-    several = issues(request.text, category_hits)
-    if several and not any(hits[c] for c in CATEGORIES if c in sensitive) and not human:
-        # Several requests, each clear on its own: the category is the first one's, and the
-        # tie between them is no doubt about any of them.
-        category, confidence = several[0].category, 0.85
-        reasons = ["multiple_issues"]
-    else:
-        several = []
     route: Route = "respond"
     if category in sensitive:
         route = "escalate"
@@ -126,5 +117,4 @@ def classify(request: TriageRequest, threshold: float, sensitive: tuple[str, ...
         reasons=reasons,
         summary=request.summary,
         key_facts=request.key_facts,
-        issues=several,
     )

@@ -24,22 +24,3 @@ class ValidatorSettings(BatonSettings):
         description="where an event goes once its agent's output has failed its contract "
         "validator_max_clarifications + 1 times: a human (escalate) or the dead-letter stream",
     )
-    validator_panel_size: int = Field(
-        default=3,
-        ge=0,
-        le=5,
-        description="reviewers of a sensitive or borderline triage "
-        "decision (the join panel); 0 turns the panel off",
-    )
-    validator_panel_margin: float = Field(
-        default=0.05,
-        ge=0,
-        le=0.5,
-        description="triage confidence this close to the threshold goes to the panel",
-    )
-    validator_panel_agreement: float = Field(
-        default=0.75,
-        gt=0.5,
-        le=1,
-        description="share of panelists that must agree for the majority to decide",
-    )

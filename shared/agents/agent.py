@@ -128,8 +128,7 @@ class AgentStage(Generic[In, Out, S]):
             client=self.llm,
             ledger=self.ledger,
             event_id=envelope.event_id,
-            # Sibling branches run the same stage: each names its calls apart in the ledger.
-            stage=f"{self.service}@{envelope.branch_ref}" if envelope.join else self.service,
+            stage=self.service,
             attempt=envelope.attempt,
             budget=budget,
             created_at=envelope.created_at,
@@ -197,7 +196,6 @@ class AgentStage(Generic[In, Out, S]):
             tokens_out=llm.usage.output_tokens,
             cost_usd=llm.cost_usd,
             decision=decision,
-            branch=envelope.branch_ref,
         )
         return Outcome(
             event_id=envelope.event_id,

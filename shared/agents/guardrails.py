@@ -102,11 +102,6 @@ class BudgetLedger:
         self._ttl_s = ttl_s
         self._script = ScriptBatch(channel or redis, load_lua("budget.lua"))
 
-    @property
-    def redis(self) -> Redis:
-        """The client the ledger reads with (the validator reads joins with it too)."""
-        return self._redis
-
     async def aclose(self) -> None:
         await self._script.aclose()
 

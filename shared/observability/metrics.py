@@ -57,13 +57,6 @@ class Metrics:
         self.escalations = Counter(
             "baton_events_escalated", "Events sent to a human", ["stage", "reason"], registry=r
         )
-        self.branches = Counter(
-            "baton_join_branches", "Parallel branches published by fan-outs", ["join"], registry=r
-        )
-        self.joins = Counter(
-            "baton_joins_merged", "Joins closed and merged (done or partial)", ["join", "outcome"],
-            registry=r,
-        )  # fmt: skip
         self.duration = Histogram(
             "baton_processing_duration_seconds",
             "Decode to commit",

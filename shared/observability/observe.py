@@ -85,28 +85,15 @@ class Observer:
             publishes.append(Publish(publish.stream, fields, publish.ledger))
         return publishes
 
-    def _count(self, outcome: Outcome, commit: str) -> None:
-        step, metrics = outcome.step, self.metrics
+    def committed(self, outcome: Outcome, commit: str) -> None:
+        """Record a committed outcome on the current span and in the metrics."""
+        step = outcome.step
+        metrics = self.metrics
         metrics.child(metrics.events, self.service, step.outcome).inc()
         if outcome.status == "dead_lettered":
             metrics.child(metrics.dead_letters, self.service, outcome.reason or "").inc()
         elif outcome.status == "escalated":
             metrics.child(metrics.escalations, self.service, outcome.reason or "").inc()
-        if "join" in step.decision and commit == "committed":
-            self._count_join(step.outcome, step.decision)
-
-    def _count_join(self, outcome: str, decision: dict[str, Any]) -> None:
-        """A fan-out's branches, or a merged join (done or partial)."""
-        metrics, join = self.metrics, decision["join"]
-        if outcome == "fanned_out":
-            metrics.child(metrics.branches, join).inc(decision.get("branches", 0))
-        elif "partial" in decision:
-            metrics.child(metrics.joins, join, "partial" if decision["partial"] else "done").inc()
-
-    def committed(self, outcome: Outcome, commit: str) -> None:
-        """Record a committed outcome on the current span and in the metrics."""
-        step = outcome.step
-        self._count(outcome, commit)
         context = current_attempt()
         if context is not None:  # a raw submission's event id is known only once decoded
             context["event_id"] = outcome.event_id

@@ -74,12 +74,8 @@ HEARTBEAT = ("set", "get", "exists", "del")
 DEDUPE = ("set",)
 # The per-event budget ledger (guardrails.BudgetLedger: budget.lua reserve/settle, HMGET spent).
 BUDGET = ("hget", "hmget", "hexists", "hincrby", "hset", "hdel", "expire")
-# Joins of parallel branches (shared/runtime/lua/join.lua inside commit.lua, join_sweep.lua;
-# load_join): a hash per join and the index of open joins by deadline.
-JOIN = ("hget", "hmget", "hgetall", "hset", "hsetnx", "hincrby", "expire", "zadd", "zrem",
-        "zrangebyscore")  # fmt: skip
-# The global LLM rate limit (llm_rate.lua; keys from shared.agents.llm.ratelimit.rate_keys),
-# whose clock is the server's TIME.
+# The global LLM rate limit (llm_rate.lua; keys from shared.agents.llm.ratelimit.rate_keys), whose
+# clock is the server's TIME.
 LLM_RATE = ("hgetall", "hdel", "hexists", "hincrby", "hset", "pexpire")
 LLM_RATE_KEYS = "llm:rate:*"
 # `baton worker NAME --check` looks for this host's heartbeat with SCAN MATCH. SCAN lists key
@@ -261,13 +257,6 @@ def service_user(keys: Keys, pipeline: Pipeline, service: str) -> AclUser:
         commands += ("time",)
     else:  # the validator reports what an event spent
         grants.append(Grant("read budget ledgers", ("hmget",), read_only=(budget,)))
-    if pipeline.joins:
-        # A branch's commit (its result, or its dead letter) settles it in its join; closing a
-        # join publishes its join-ready entry to handoffs (as the validator's sweep may too).
-        join_keys = (keys.join("*"), keys.joins)
-        grants.append(Grant("joins of parallel branches", JOIN, read_write=join_keys))
-        grants.append(Grant("publish join-ready entries", ("xadd",), write_only=(keys.handoffs,)))
-        script_keys += [k for k in (*join_keys, keys.handoffs) if k not in script_keys]
     grants.append(Grant("run the service's scripts", ("evalsha",), read_write=tuple(script_keys)))
     outputs = ", ".join(publishes)
     return AclUser(

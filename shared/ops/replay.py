@@ -16,7 +16,7 @@ from shared.errors import ContractError
 from shared.observability.tracing import Tracing
 from shared.ops.inbox import Inbox, InboxEntry
 from shared.pipeline import VALIDATOR, Pipeline
-from shared.pipeline.envelope import Envelope, Fields, branch_of
+from shared.pipeline.envelope import Envelope, Fields
 from shared.pipeline.keys import Keys
 from shared.pipeline.submission import decode_submission
 from shared.runtime.delivery import as_text
@@ -77,10 +77,8 @@ def _check_input(pipeline: Pipeline, stage: str, envelope: Envelope) -> None:
 
 def replay_outcome(plan: ReplayPlan, by: str | None = None) -> Outcome:
     """The fenced writes of a replay: the re-publish and a run-record step (``by``: the
-    operator, when known; a branch's step when it replays a parallel branch: the event's status
-    stays as its join left it)."""
+    operator, when known)."""
     now = time.time()
-    branch = branch_of(plan.fields)
     decision = {"dead_letter_reason": plan.entry.reason, "target": plan.stream}
     if by:
         decision["by"] = by
@@ -91,7 +89,6 @@ def replay_outcome(plan: ReplayPlan, by: str | None = None) -> Outcome:
         ended_at=now,
         entry_id=plan.entry.entry_id,
         decision=decision,
-        branch="" if branch is None else f"{branch[0]}|{branch[1]}",
     )
     return Outcome(
         event_id=plan.entry.event_id,

@@ -17,8 +17,6 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 from shared.errors import ContractError
 from shared.pipeline.contracts.base import EventId, Reason
 from shared.runtime.delivery import Fields as Fields  # re-exported: the envelope's wire type
-from shared.runtime.join import BRANCH_FIELD as BRANCH_FIELD  # re-exported
-from shared.runtime.join import branch_of as branch_of  # re-exported
 
 SCHEMA_VERSION = 1
 StageName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
@@ -51,8 +49,6 @@ class Envelope(BaseModel):
         trail: fingerprints of the inputs each stage was given (loop detection).
         clarifications: how many agent outputs the validator has sent back so far.
         halt: set by an agent that stopped on a guardrail; the validator ends the run.
-        join / branch / branches: on a branch of a fan-out, the join it belongs to
-            (``<event_id>:<join name>:<hops>``), its index (from 0) and how many there are.
     """
 
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
@@ -75,14 +71,6 @@ class Envelope(BaseModel):
     halt: Halt | None = None
     traceparent: str | None = Field(default=None, max_length=128)
     tracestate: str | None = Field(default=None, max_length=512)
-    join: str | None = Field(default=None, max_length=200)
-    branch: int | None = Field(default=None, ge=0)
-    branches: int | None = Field(default=None, ge=1)
-
-    @property
-    def branch_ref(self) -> str:
-        """``<join>|<branch>`` on a branch, else ``""`` (also the flat ``branch`` field)."""
-        return "" if self.join is None else f"{self.join}|{self.branch}"
 
     def next(self, stage: str, payload: dict[str, Any], **changes: Any) -> Envelope:
         """The envelope for the next hop: same event, one more hop, fresh timestamp."""
@@ -107,9 +95,6 @@ class Envelope(BaseModel):
         }
         if self.traceparent:
             fields[b"traceparent"] = self.traceparent.encode()
-        if self.join is not None:
-            # Flat, so that whoever dead-letters an entry it cannot read still finds its join.
-            fields[BRANCH_FIELD] = self.branch_ref.encode()
         return fields
 
     @classmethod

@@ -6,9 +6,8 @@ Each agent declares two pure functions in the pipeline spec (they live with the 
 * ``check(output, CheckContext) -> list[str]``: domain problems a schema cannot express; any
   problem sends the output back to its agent with the problems as feedback.
 * ``route(output, RouteContext) -> Decision``: :class:`Forward` to another agent with its typed
-  input, :class:`Escalate` to a human, :class:`Respond` with the final reply, or :class:`FanOut`
-  to several branches at once, joined afterwards. The validator refuses a decision the spec does
-  not allow for that agent.
+  input, :class:`Escalate` to a human, or :class:`Respond` with the final reply. The validator
+  refuses a decision the spec does not allow for that agent.
 """
 
 from __future__ import annotations
@@ -49,17 +48,7 @@ class Respond:
     response: Contract
 
 
-@dataclass(frozen=True)
-class FanOut:
-    """Run the join ``join`` (declared on the agent, see :class:`shared.pipeline.join.JoinSpec`):
-    one branch per payload, each its branch agent's input contract, in this order. The branches'
-    validated results come back together, merged, to the join's next step."""
-
-    join: str
-    payloads: tuple[Contract, ...]
-
-
-Decision = Forward | Escalate | Respond | FanOut
+Decision = Forward | Escalate | Respond
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,6 @@ from typing import Any, Generic, TypeVar
 
 from shared.errors import ConfigError
 from shared.pipeline.contracts.base import Contract
-from shared.pipeline.join import JoinSpec, check_join
 from shared.pipeline.keys import DLQ as DLQ
 from shared.pipeline.keys import ESCALATIONS as ESCALATIONS
 from shared.pipeline.keys import HANDOFFS as HANDOFFS
@@ -50,8 +49,6 @@ class AgentSpec(Generic[Out]):
         prompts: its system prompts, so that no reply may repeat them.
         package: where its worker lives (``<package>.service``: ``SETTINGS`` and
             ``build_stage``); ``services.<name>`` unless given.
-        joins: the joins its routing rule may open with ``FanOut`` (see
-            :mod:`shared.pipeline.join`).
     """
 
     name: str
@@ -62,7 +59,6 @@ class AgentSpec(Generic[Out]):
     route: Callable[[Out, RouteContext], Decision]
     prompts: tuple[str, ...] = ()
     package: str = ""
-    joins: tuple[JoinSpec, ...] = ()
 
     @property
     def module(self) -> str:
@@ -84,7 +80,6 @@ class Pipeline:
     markers: tuple[str, ...] = ()
     """Phrases of the pipeline's own (besides each agent's prompts) that no reply may contain."""
     _by_name: dict[str, AgentSpec[Any]] = field(init=False, repr=False, compare=False)
-    _joins: dict[str, JoinSpec] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.agents:
@@ -103,43 +98,22 @@ class Pipeline:
             for target in agent.routes:
                 if target not in by_name and target not in TERMINALS:
                     raise ConfigError(f"agent {agent.name!r} routes to unknown {target!r}")
-            if not agent.routes and not agent.joins:
+            if not agent.routes:
                 raise ConfigError(f"agent {agent.name!r} has no route: its output goes nowhere")
         object.__setattr__(self, "_by_name", by_name)
-        object.__setattr__(self, "_joins", self._check_joins(by_name))
         self._check_reachable()
-
-    def _check_joins(self, by_name: dict[str, AgentSpec[Any]]) -> dict[str, JoinSpec]:
-        joins: dict[str, JoinSpec] = {}
-        for agent in self.agents:
-            for join in agent.joins:
-                where = f"agent {agent.name!r}'s join {join.name!r}"
-                if not _NAME.match(join.name) or join.name in joins or join.name in by_name:
-                    raise ConfigError(
-                        f"{where}: a join needs a name of its own (a-z, 0-9 and _, at most 32)"
-                    )
-                check_join(join, where, by_name, TERMINALS)
-                joins[join.name] = join
-        return joins
-
-    def _next_steps(self, agent: AgentSpec[Any]) -> Iterator[str]:
-        """Where an agent's output may lead, through its routes and its joins."""
-        yield from agent.routes
-        for join in agent.joins:
-            yield join.branch
-            yield from join.routes
 
     def _check_reachable(self) -> None:
         seen, todo = {self.entry.name}, [self.entry]
         while todo:
-            for target in self._next_steps(todo.pop()):
+            for target in todo.pop().routes:
                 if target in self._by_name and target not in seen:
                     seen.add(target)
                     todo.append(self._by_name[target])
         unreachable = [a.name for a in self.agents if a.name not in seen]
         if unreachable:
             raise ConfigError(f"no route leads to {', '.join(unreachable)}")
-        if not any(t in TERMINALS for a in self.agents for t in self._next_steps(a)):
+        if not any(t in TERMINALS for a in self.agents for t in a.routes):
             raise ConfigError("no agent routes to responses or escalations: no event could end")
 
     def __iter__(self) -> Iterator[AgentSpec[Any]]:
@@ -175,17 +149,6 @@ class Pipeline:
     def is_agent(self, name: str) -> bool:
         return name in self._by_name
 
-    @property
-    def joins(self) -> tuple[JoinSpec, ...]:
-        """Every join any agent declares."""
-        return tuple(self._joins.values())
-
-    def join(self, name: str) -> JoinSpec:
-        try:
-            return self._joins[name]
-        except KeyError:
-            raise ConfigError(f"unknown join {name!r}") from None
-
     def checked(self, service: str) -> str:
         """``service``, if it names one of this pipeline's services; else ConfigError."""
         if service not in self.services:
@@ -207,7 +170,7 @@ class Pipeline:
         """
         if self.checked(service) != VALIDATOR:
             return (HANDOFFS,)
-        targets = {t for a in self.agents for t in self._next_steps(a)} | set(self.agent_names)
+        targets = {t for a in self.agents for t in a.routes} | set(self.agent_names)
         ordered = [*(n for n in self.agent_names if n in targets), *TERMINALS]
         return tuple(ordered)
 

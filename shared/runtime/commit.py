@@ -28,11 +28,7 @@ from shared.runtime.runrecord import Op, run_record_op
 log = structlog.get_logger("baton.commit")
 
 # Scripts that call functions defined in a library file, which is loaded in front of them.
-LUA_LIBRARIES = {
-    "commit.lua": ("ledger.lua", "join.lua"),
-    "budget.lua": ("ledger.lua",),
-    "join_sweep.lua": ("join.lua",),
-}
+LUA_LIBRARIES = {"commit.lua": ("ledger.lua",), "budget.lua": ("ledger.lua",)}
 
 
 def load_lua(name: str) -> str:
@@ -153,7 +149,6 @@ def outcome_ops(
             ("SETTLE", budget_key, [charge.call_id, str(charge.tokens), str(charge.micro_usd), ttl])
             for charge in outcome.charges
         ]
-    ops += outcome.ops
     ops.append(run_record_op(keys, outcome, retention_s, updated_at))
     return ops
 

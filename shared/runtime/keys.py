@@ -36,15 +36,6 @@ class RuntimeKeys:
         """The event's token and cost ledger, shared by every service."""
         return f"{self.prefix}:budget:{event_id}"
 
-    def join(self, join_id: str) -> str:
-        """A join's hash: expected branches, their results, its status (shared.runtime.join)."""
-        return f"{self.prefix}:join:{join_id}"
-
-    @property
-    def joins(self) -> str:
-        """Open joins by deadline (a sorted set of join ids), for the deadline sweep."""
-        return f"{self.prefix}:joins"
-
     def heartbeat(self, service: str, consumer: str) -> str:
         return f"{self.prefix}:heartbeat:{service}:{consumer}"
 

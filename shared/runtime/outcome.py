@@ -8,8 +8,6 @@ from typing import Any, Literal, TypeVar
 from shared.runtime.delivery import Fields
 
 D = TypeVar("D")
-Op = tuple[str, str, list[bytes | str]]
-"""One write of a fenced commit: ``command, key, args`` (see shared/runtime/lua/commit.lua)."""
 
 RunStatus = Literal["in_progress", "responded", "escalated", "dead_lettered"]
 TERMINAL_STATUSES: frozenset[str] = frozenset({"responded", "escalated", "dead_lettered"})
@@ -52,8 +50,6 @@ class Step:
     reason: str | None = None
     detail: str | None = None
     decision: dict[str, Any] = field(default_factory=dict)
-    branch: str = ""
-    """``<join>|<index>`` for a step of a parallel branch (see shared.runtime.join)."""
 
     def as_dict(self) -> dict[str, Any]:
         """The step as its run record stores it: fields in declaration order, without empty
@@ -92,7 +88,6 @@ class Outcome:
         dedupe_key: an idempotency marker; if it already exists the entry is a duplicate and
             ``publishes`` are skipped.
         charges: the attempt's LLM calls to settle in the budget ledger with the commit.
-        ops: further writes of the commit (a join's opening or a branch's settling).
     """
 
     event_id: str
@@ -103,7 +98,6 @@ class Outcome:
     dedupe_key: str | None = None
     created_at: float | None = None
     charges: tuple[Charge, ...] = ()
-    ops: tuple[Op, ...] = ()
 
 
 def evolve(instance: D, **changes: Any) -> D:

@@ -30,7 +30,6 @@ from shared.runtime.commit import CommitStatus, Committer
 from shared.runtime.deadletter import MAX_DELIVERIES, TRIMMED, dead_letter_outcome
 from shared.runtime.delivery import Delivery, as_text, default_event_id
 from shared.runtime.hooks import Hooks
-from shared.runtime.join import branch_dead_letter, branch_of
 from shared.runtime.outcome import Outcome, evolve
 from shared.runtime.reclaimer import Reclaimer
 from shared.runtime.runrecord import mark_alone, note_failure
@@ -194,7 +193,7 @@ class Processor:
         envelope: Event | None,
         error: ContractError | None = None,
     ) -> Outcome:
-        outcome = dead_letter_outcome(
+        return dead_letter_outcome(
             dlq_stream=self.keys.dlq,
             service=self.group,
             consumer=self.consumer,
@@ -206,9 +205,6 @@ class Processor:
             envelope=envelope,
             errors=error.errors if error else None,
         )
-        branch = branch_of(delivery.fields)
-        # A branch's dead letter settles it in its join (failed), in the same commit.
-        return outcome if branch is None else branch_dead_letter(self.keys, outcome, *branch)
 
     def _event_id(
         self, delivery: Delivery, envelope: Event | None, error: ContractError | None = None

@@ -16,9 +16,9 @@ from redis.asyncio import Redis
 
 from shared.runtime.jsonbytes import compact_json
 from shared.runtime.keys import RuntimeKeys
-from shared.runtime.outcome import Op, Outcome
+from shared.runtime.outcome import Outcome
 
-__all__ = ["Op", "load_run", "mark_alone", "note_failure", "run_record_op"]
+Op = tuple[str, str, list[bytes | str]]
 
 
 def run_record_op(
@@ -27,8 +27,7 @@ def run_record_op(
     """The commit op (``RUN`` in commit.lua) that records ``outcome`` on its event's run record.
 
     ``updated_at`` (a ``repr`` of a Unix time) defaults to now; a batch may stamp all its entries
-    with one time. A parallel branch's step is added to the steps without touching the event's
-    status, stage or reason: the branches run side by side and the event goes on after the join.
+    with one time.
     """
     event_id, step = outcome.event_id, outcome.step
     args: list[bytes | str] = [
@@ -37,11 +36,11 @@ def run_record_op(
         repr(outcome.created_at or step.started_at),
         compact_json(step.as_dict()),
         "event_id", event_id,
+        "status", outcome.status,
+        "stage", step.stage,
+        "updated_at", updated_at or repr(time.time()),
     ]  # fmt: skip
-    if not step.branch:
-        args += ("status", outcome.status, "stage", step.stage)
-    args += ("updated_at", updated_at or repr(time.time()))
-    if outcome.reason and not step.branch:
+    if outcome.reason:
         args += ("reason", outcome.reason)
     return ("RUN", keys.run(event_id), args)
 

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-from typing import Protocol, TypeVar, runtime_checkable
+from typing import Protocol, TypeVar
 
 from shared.runtime.delivery import Delivery, Fields
 from shared.runtime.outcome import Outcome
@@ -74,11 +73,3 @@ class Stage(Protocol[E]):
         :class:`shared.errors.RetryableError` (or let any other error escape) to be retried.
         """
         ...
-
-
-@runtime_checkable
-class Upkeep(Protocol):
-    """A stage with a loop of its own to run beside the worker (a join deadline sweep, say);
-    it returns once ``stop`` is set."""
-
-    async def upkeep(self, stop: asyncio.Event) -> None: ...

@@ -13,7 +13,6 @@ import orjson
 import pytest
 from redis.asyncio import Redis
 
-from services.pipeline import PIPELINE
 from shared.ops.embedded import EmbeddedRedis
 from shared.pipeline.keys import Keys
 from shared.runtime.delivery import as_text
@@ -148,10 +147,5 @@ async def test_every_event_ends_exactly_once_and_bad_input_is_dead_lettered_with
     report = {s["name"]: s for s in orjson.loads(status)}
     assert report["responses"]["length"] + report["escalations"]["length"] == len(expected) + 1
     assert report["dlq"]["length"] == len(malformed)
-    groups = [(s["length"], g) for s in report.values() for g in s["groups"]]
-    assert [(g["pending"], g["lag"], g["consumers_dead"]) for _, g in groups] == [(0, 0, 0)] * len(
-        PIPELINE.services
-    )
-    # A service that got work shows its consumer alive (one idle since it started may show none:
-    # no message here makes several requests, so the composer reads nothing).
-    assert all(g["consumers_alive"] == 1 for length, g in groups if length)
+    groups = [g for s in report.values() for g in s["groups"]]
+    assert [(g["pending"], g["lag"], g["consumers_alive"]) for g in groups] == [(0, 0, 1)] * 4

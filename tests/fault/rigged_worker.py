@@ -15,7 +15,6 @@ events whose ``event_id`` or text contains ``FAULT_MARKER`` misbehave as ``FAULT
   must be fenced off.
 
 ``FAULT_SLOW_S`` (any mode, every event) adds that much handling time, to keep events in flight.
-``FAULT_BRANCH`` (an index) narrows the marked events to that branch of a fan-out.
 """
 
 from __future__ import annotations
@@ -47,7 +46,6 @@ class Rig:
     hold_s: float = 60.0
     slow_s: float = 0.0
     stubborn: bool = False
-    branch: int | None = None
 
     @classmethod
     def from_env(cls) -> Rig:
@@ -57,11 +55,10 @@ class Rig:
             hold_s=float(os.environ.get("FAULT_HOLD_S", "60")),
             slow_s=float(os.environ.get("FAULT_SLOW_S", "0")),
             stubborn=os.environ.get("FAULT_HOLD_STUBBORN") == "1",
-            branch=int(os.environ["FAULT_BRANCH"]) if "FAULT_BRANCH" in os.environ else None,
         )
 
     def marks(self, envelope: Envelope) -> bool:
-        if not self.marker or (self.branch is not None and envelope.branch != self.branch):
+        if not self.marker:
             return False
         text = envelope.payload.get("text")
         return self.marker in envelope.event_id or (isinstance(text, str) and self.marker in text)

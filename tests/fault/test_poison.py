@@ -26,7 +26,7 @@ async def test_poison_events_are_dead_lettered_after_five_deliveries_and_others_
     fleet: Fleet, client: Redis, keys: Keys, tmp_path: Path
 ) -> None:
     assert MAX_DELIVERIES == 5
-    for service in ("intake", "validator", "responder", "reviewer"):  # reviewer: the panel
+    for service in ("intake", "validator", "responder"):
         fleet.spawn(service)
     for _ in range(2):
         fleet.spawn("triage", rigged("triage"), env=POISON)
@@ -75,7 +75,7 @@ async def test_poison_events_that_crash_workers_take_no_healthy_event_down_with_
 ) -> None:
     """Each crash also kills the healthy events in flight beside the poison, and they are
     delivered again with it; only the poison may end in the dead-letter stream."""
-    for service in ("intake", "validator", "responder", "reviewer"):  # reviewer: the panel
+    for service in ("intake", "validator", "responder"):
         fleet.spawn(service)
     for _ in range(2):
         fleet.spawn("triage", rigged("triage"), env=CRASH)

@@ -24,7 +24,7 @@ HOLD = {"FAULT_MODE": "hold", "FAULT_MARKER": "zombie", "FAULT_HOLD_S": "60",
 async def test_zombie_resumed_after_a_peer_finished_its_event_publishes_nothing(
     fleet: Fleet, client: Redis, keys: Keys, tmp_path: Path
 ) -> None:
-    for service in ("intake", "validator", "responder", "reviewer"):  # reviewer: the panel
+    for service in ("intake", "validator", "responder"):
         fleet.spawn(service)
     triage = [fleet.spawn("triage", rigged("triage"), env=HOLD) for _ in range(2)]
     await fleet.wait_started()

@@ -64,10 +64,7 @@ async def test_the_fixture_suite_runs_through_the_real_pipeline_and_every_case_p
     assert answered["latency_s"] > 0
     stopped = case_of(report, "injection-reveal-prompt")["process"]
     assert (stopped["hops"], stopped["llm_calls"]) == (2, 1)
-    # Four replies, two other escalations and an injection; one escalation (a sensitive topic)
-    # was first read by the three reviewers of the panel.
-    assert report["process"]["llm_calls"]["total"] == 3 * 4 + 2 * 2 + 1 + 3
-    assert report["process"]["branches"]["total"] == 3
+    assert report["process"]["llm_calls"]["total"] == 3 * 4 + 2 * 2 + 1
     assert report["run"]["provider"] == "offline"
     assert await keys_under(redis, report["run"]["prefix"]) == []
 

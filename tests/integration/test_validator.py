@@ -141,10 +141,7 @@ async def test_triage_output_needing_a_human_is_escalated(
 ) -> None:
     decided = {**TRIAGE_RESULT, **changes}
     output = agent_output("e-val-4", "triage", decided, TRIAGE_REQUEST, AFTER_TRIAGE)
-    # The chain's rules alone (the review panel has tests of its own: test_review_panel).
-    async with running(
-        redis, redis_server.url, "validator", prefix, validator_panel_size=0
-    ) as service:
+    async with running(redis, redis_server.url, "validator", prefix) as service:
         ((_, fields),) = await validate(redis, service, output, service.keys.escalations)
     assert await redis.xlen(service.keys.stream("responder")) == 0
     assert fields[b"reason"] == reason.encode()
@@ -304,9 +301,7 @@ async def test_every_outcome_ends_in_exactly_one_stream(
         envelope("e-mix-3", "responder", {"reply": 1}, hops=3),
         agent_output("e-mix-4", "intake", INTAKE_RESULT, {"text": "raw"}, {}),
     ]  # fmt: skip
-    async with running(
-        redis, redis_server.url, "validator", prefix, validator_panel_size=0
-    ) as service:
+    async with running(redis, redis_server.url, "validator", prefix) as service:
         for output in outputs:
             await xadd(redis, service.keys.handoffs, output.to_fields())
         for stream in (service.keys.responses, service.keys.escalations, service.keys.dlq,

@@ -17,13 +17,12 @@ from shared.pipeline.contracts import (
     TriageRequest,
     TriageResult,
 )
-from shared.pipeline.routing import Decision, Escalate, FanOut, Forward, RouteContext
+from shared.pipeline.routing import Decision, Escalate, Forward, RouteContext
 
 
 @pytest.fixture
 def settings() -> ValidatorSettings:
-    """Without the review panel: the rules of the chain (the panel's triggers are below)."""
-    return ValidatorSettings(validator_panel_size=0)
+    return ValidatorSettings()
 
 
 def intake_result(injection_risk: float) -> IntakeResult:
@@ -58,8 +57,6 @@ class Route:
 
 
 def outcome(decision: Decision) -> Route:
-    if isinstance(decision, FanOut):
-        return Route(f"{decision.join} x{len(decision.payloads)}")
     if isinstance(decision, Escalate):
         return Route("escalations", decision.reason)
     if isinstance(decision, Forward):
@@ -121,7 +118,7 @@ def test_intake_output_at_or_over_the_injection_threshold_is_escalated(
 
 
 def test_injection_threshold_is_a_setting() -> None:
-    strict = ValidatorSettings(validator_injection_threshold=0.4, validator_panel_size=0)
+    strict = ValidatorSettings(validator_injection_threshold=0.4)
     assert route_intake(intake_result(0.45), strict).target == "escalations"
 
 
@@ -134,7 +131,7 @@ def test_sensitive_categories_are_escalated_whatever_the_model_chose(
 
 
 def test_sensitive_categories_are_a_setting() -> None:
-    settings = ValidatorSettings(sensitive_categories=("refund",), validator_panel_size=0)
+    settings = ValidatorSettings(sensitive_categories=("refund",))
     assert route_triage(triage_result(category="refund"), settings).reason == "sensitive_topic"
     assert route_triage(triage_result(category="legal"), settings) == Route("responder")
 
@@ -194,23 +191,3 @@ def test_escalation_reasons_of_the_model_come_before_repeated_clarification(
 ) -> None:
     result = triage_result(human_requested=True)
     assert route_triage(result, settings, clarifications=5).reason == "human_requested"
-
-
-@pytest.mark.parametrize(
-    ("changes", "expected"),
-    [
-        ({"category": "legal"}, "panel x3"),
-        ({"category": "complaint", "human_requested": True}, "panel x3"),
-        ({"confidence": 0.56, "route": "escalate"}, "panel x3"),
-        ({"confidence": 0.64}, "panel x3"),
-        ({"confidence": 0.65}, "responder"),
-        ({"confidence": 0.5, "route": "escalate"}, "escalations"),
-        ({"confidence": 0.6, "route": "clarify", "category": "general"}, "responder"),
-    ],
-    ids=["sensitive", "sensitive-and-human", "just-below", "just-above", "clear", "low", "clarify"],
-)
-def test_a_sensitive_or_borderline_decision_goes_to_the_review_panel(
-    changes: dict[str, Any], expected: str
-) -> None:
-    panel = ValidatorSettings(validator_panel_size=3, validator_panel_margin=0.05)
-    assert route_triage(triage_result(**changes), panel).target == expected

@@ -31,7 +31,7 @@ from shared.ops.bench.load import (
     preload,
     raw_entry,
 )
-from shared.ops.bench.raw import RAW_SERVICES, ready_key
+from shared.ops.bench.raw import ready_key
 from shared.ops.bench.resources import CpuSnapshot, command_census, cpu_us_per_event, peak_rss_mib
 from shared.ops.bench.runner import Procs, clean_env
 from shared.ops.bench.stats import summary_ms
@@ -93,7 +93,7 @@ def start_raw(
 ) -> Fleet:  # fmt: skip
     """The raw ceiling's stage processes, on the same streams and groups as Baton's."""
     sizes_arg = ",".join(str(s) for s in sizes)
-    for service in RAW_SERVICES:
+    for service in PIPELINE.services:
         for _ in range(replicas):
             argv = ["-m", "shared.ops.bench.raw", "--url", url, "--prefix", prefix,
                     "--stage", service, "--count", str(count), "--sizes", sizes_arg]  # fmt: skip
@@ -110,15 +110,14 @@ async def wait_ready(redis: Redis, fleet: Fleet, timeout_s: float = 90.0) -> Non
             raise BenchError(f"{fleet.kind} worker exited at start: {fleet.procs.exited()}; "
                              f"logs: {fleet.procs.log_tail()}")  # fmt: skip
         ready = 0
-        services = PIPELINE.services if fleet.kind == "baton" else RAW_SERVICES
-        for service in services:
+        for service in PIPELINE.services:
             if fleet.kind == "baton":
                 pattern = keys.heartbeat_pattern(service)
             else:
                 pattern = ready_key(fleet.prefix, service, "*")
             found = [k async for k in redis.scan_iter(match=pattern, count=1000)]
             ready += min(len(found), fleet.replicas)
-        if ready == len(services) * fleet.replicas:
+        if ready == len(PIPELINE.services) * fleet.replicas:
             return
         await asyncio.sleep(0.1)
     raise BenchError(

@@ -38,8 +38,6 @@ ROUTES: dict[str, dict[int, str]] = {
     "responder": {4: "handoffs"},
 }
 """Per stage: the hop number of an input entry -> the stream its output goes to."""
-RAW_SERVICES = tuple(s for s in PIPELINE.services if s in ROUTES)
-"""The services the raw ceiling mimics: the chain the bench's requests take (no branches)."""
 
 ENTRY_OVERHEAD = len(b"event_id") + len(b"hop") + len(b"payload") + 1
 """Bytes of an output entry besides the event id and the payload (field names, hop digit)."""

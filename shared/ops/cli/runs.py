@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -15,7 +14,6 @@ from shared.errors import BatonError
 from shared.ops.cli import common
 from shared.ops.cli.duration import duration_opt
 from shared.pipeline.settings import BatonSettings
-from shared.runtime.join import load_join
 from shared.runtime.runrecord import load_run
 
 runs_app = typer.Typer(help="Run records: every stage attempt of an event.", no_args_is_help=True)
@@ -38,10 +36,7 @@ def show(
     if as_json:
         common.print_json(record)
     else:
-        console = Console()
-        console.print(_timeline(record))
-        if record.get("joins"):
-            console.print(_joins(record["joins"]))
+        Console().print(_timeline(record))
 
 
 @runs_app.command("list")
@@ -104,24 +99,9 @@ async def _scan(config: BatonSettings) -> list[dict[str, str]]:
 
 
 async def _load(config: BatonSettings, event_id: str) -> dict[str, Any] | None:
-    """The run record, with the state of each join its event opened (``joins``)."""
     redis = common.client(config)
     try:
-        record = await load_run(redis, config.keys, event_id)
-        if record is None:
-            return None
-        opened = [
-            s["decision"]["join_id"]
-            for s in record["steps"]
-            if s.get("outcome") == "fanned_out" and "join_id" in s.get("decision", {})
-        ]
-        joins = []
-        for join in opened:
-            state = await load_join(redis, config.keys, join)
-            joins.append({"join_id": join, **(asdict(state) if state else {"status": "expired"})})
-        if joins:
-            record["joins"] = joins
-        return record
+        return await load_run(redis, config.keys, event_id)
     finally:
         await redis.aclose()
 
@@ -131,10 +111,7 @@ def _timeline(record: dict[str, Any]) -> Table:
     if record.get("reason"):
         title += f" ({record['reason']})"
     table = Table(title=title)
-    branched = any(step.get("branch") for step in record["steps"])
-    columns = ("time", "stage", *(("branch",) if branched else ()), "outcome", "ms", "delivery",
-               "tokens", "decision")  # fmt: skip
-    for column in columns:
+    for column in ("time", "stage", "outcome", "ms", "delivery", "tokens", "decision"):
         table.add_column(column)
     for step in record["steps"]:
         when = datetime.fromtimestamp(step["started_at"], UTC).strftime("%H:%M:%S.%f")[:-3]
@@ -148,33 +125,5 @@ def _timeline(record: dict[str, Any]) -> Table:
             decision = f"reason={step['reason']} {decision}".strip()
         ms, delivery = f"{step['duration_ms']:.1f}", str(step.get("delivery", 1))
         spent = str(tokens) if tokens else "-"
-        branch = (_branch_label(step.get("branch", "")),) if branched else ()
-        table.add_row(when, step["stage"], *branch, step["outcome"], ms, delivery, spent, decision)
-    return table
-
-
-def _branch_label(ref: str) -> str:
-    """``<event>:<join>:<hops>|<index>`` as ``<join>#<index>``; empty for the event's own steps."""
-    if not ref:
-        return ""
-    join, _, index = ref.rpartition("|")
-    return f"{join.rsplit(':', 2)[-2]}#{index}"
-
-
-def _joins(joins: list[dict[str, Any]]) -> Table:
-    """Each join the event opened: its branches side by side, and how it closed."""
-    table = Table(title="joins")
-    for column in ("join", "status", "branches", "missing", "late", "outcomes"):
-        table.add_column(column)
-    for join in joins:
-        outputs = join.get("outputs") or []
-        failures = join.get("failures") or {}
-        outcomes = " | ".join(
-            f"#{i}: " + ("ok" if out is not None else str(failures.get(i, "missing")))
-            for i, out in enumerate(outputs)
-        )
-        missing = [str(i) for i, out in enumerate(outputs) if out is None]
-        status = join.get("status", "?") + (" (deadline)" if join.get("expired") else "")
-        table.add_row(join["join_id"], status, str(join.get("expected", "?")),
-                      ", ".join(missing) or "-", str(join.get("late", 0)), outcomes)  # fmt: skip
+        table.add_row(when, step["stage"], step["outcome"], ms, delivery, spent, decision)
     return table

@@ -4,7 +4,6 @@ outcomes so far; at any terminal width (a narrow one gets one block per stream).
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated
@@ -15,22 +14,19 @@ from shared.ops.cli import common
 from shared.ops.cli.duration import duration_opt
 from shared.pipeline.settings import BatonSettings
 from shared.runtime import streamstats
-from shared.runtime.join import OpenJoin, open_joins
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
     from rich.console import Console, RenderableType
-    from rich.table import Table
 
 OUTCOMES = (("responses", "responses"), ("escalations", "escalations"), ("dlq", "dead letters"))
 
 
 @dataclass(frozen=True)
 class Reading:
-    """One look at Redis: the streams, and the open joins when the pipeline has joins."""
+    """One look at Redis: the streams."""
 
     states: list[streamstats.StreamState]
-    open_joins: tuple[int, list[OpenJoin]] | None = None
 
 
 def register(app: typer.Typer) -> None:
@@ -55,8 +51,7 @@ async def _status(config: BatonSettings, as_json: bool, watch: float) -> None:
 
     async def collect() -> Reading:
         states = await streamstats.collect(redis, config.keys, streams, rates=True)
-        joins = await open_joins(redis, config.keys) if PIPELINE.joins else None
-        return Reading(states, joins)
+        return Reading(states)
 
     try:
         await _warn_if_unsafe(redis)
@@ -112,7 +107,7 @@ async def _warn_if_unsafe(redis: Redis) -> None:
 
 def render(reading: Reading, prefix: str, console: Console) -> RenderableType:
     """A table when the terminal is wide enough for it, else one block per stream; either way
-    names and numbers are whole, never cut short. Then the open joins, if any are tracked."""
+    names and numbers are whole, never cut short."""
     from rich.console import Group
     from rich.text import Text
 
@@ -126,20 +121,4 @@ def render(reading: Reading, prefix: str, console: Console) -> RenderableType:
     rate_in = sum(s.per_second for s in states if s.name == "intake")
     rate_out = sum(s.per_second for s in states if s.name in dict(OUTCOMES))
     summary = f"outcomes: {outcomes}\nevents/s (last 10 s): in {rate_in:.1f}, out {rate_out:.1f}"
-    if reading.open_joins is None:
-        return Group(body, Text(summary))
-    return Group(body, Text(summary), _joins_table(*reading.open_joins))
-
-
-def _joins_table(total: int, oldest: list[OpenJoin]) -> Table:
-    """Joins still waiting for branches, oldest first, with their age and deadline."""
-    from rich.table import Table
-
-    table = Table(title=f"Open joins: {total}" + (f" (oldest {len(oldest)})" if oldest else ""))
-    for column in ("join", "branches in", "age", "deadline in"):
-        table.add_column(column, justify="left" if column == "join" else "right")
-    now = time.time()
-    for join in oldest:
-        table.add_row(join.id, f"{join.settled}/{join.expected}", f"{join.age_s(now):.1f}s",
-                      f"{join.deadline - now:.1f}s")  # fmt: skip
-    return table
+    return Group(body, Text(summary))

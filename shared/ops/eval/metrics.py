@@ -28,8 +28,6 @@ PROCESS: dict[str, Callable[[Sample], float | None]] = {
     "tokens": lambda s: s[0].tokens,
     "cost_usd": lambda s: s[0].cost_usd,
     "latency_s": lambda s: s[1],
-    "branches": lambda s: s[0].branches,
-    "partial_joins": lambda s: s[0].partial_joins,
 }
 
 

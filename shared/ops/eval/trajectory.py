@@ -20,8 +20,6 @@ class Trajectory:
     tokens_in / tokens_out / cost_usd: LLM spend over every attempt.
     judged / passed: agent outputs the validator judged on their first attempt, and how many of
         those it accepted (a halt on a budget or deadline is no judgement and is not counted).
-    branches: parallel branches the event's joins ran (0 for a chain).
-    partial_joins: joins that closed with branches missing.
     """
 
     hops: int = 0
@@ -32,8 +30,6 @@ class Trajectory:
     cost_usd: float = 0.0
     judged: int = 0
     passed: int = 0
-    branches: int = 0
-    partial_joins: int = 0
 
     @property
     def tokens(self) -> int:
@@ -48,15 +44,8 @@ def trajectory(steps: list[dict[str, Any]]) -> Trajectory:
     cost = 0.0
     last_agent: str | None = None
     first_verdicts: set[str] = set()
-    branches: set[str] = set()
-    partial_joins = 0
     for step in steps:
         stage = step.get("stage")
-        if step.get("branch") and stage in PIPELINE.agent_names:
-            branches.add(step["branch"])
-        decision = step.get("decision") or {}
-        if stage == "validator" and decision.get("partial") and "join_id" in decision:
-            partial_joins += 1
         tokens_in += int(step.get("tokens_in", 0))
         tokens_out += int(step.get("tokens_out", 0))
         cost += float(step.get("cost_usd", 0.0))
@@ -79,10 +68,7 @@ def trajectory(steps: list[dict[str, Any]]) -> Trajectory:
             first_verdicts.add(checked)
             judged += 1
             passed += verdict
-    return Trajectory(
-        hops, llm_calls, retries, tokens_in, tokens_out, cost, judged, passed, len(branches),
-        partial_joins,
-    )  # fmt: skip
+    return Trajectory(hops, llm_calls, retries, tokens_in, tokens_out, cost, judged, passed)
 
 
 def _verdict(step: dict[str, Any]) -> bool | None:

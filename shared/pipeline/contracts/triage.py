@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
-
-from pydantic import Field
+from typing import Literal
 
 from shared.pipeline.contracts.base import (
     Channel,
@@ -52,25 +50,10 @@ class TriageRequest(Contract):
     injection_risk: Score
     summary: Summary
     key_facts: KeyFacts = []
-    issues: Annotated[list[Issue], Field(max_length=MAX_ISSUES)] = []
-
-
-MAX_ISSUES = 5
-
-
-class Issue(Contract):
-    """One distinct request inside a message that makes several."""
-
-    category: Category
-    summary: Summary
 
 
 class TriageResult(Contract):
-    """Triage's decision. ``route`` can only take these enum values, whatever the text says.
-
-    ``issues``: when the message makes several distinct requests (2 to 5), one entry each; each
-    is answered in parallel and the answers composed into one reply. Empty for a single request.
-    """
+    """Triage's decision. ``route`` can only take these enum values, whatever the text says."""
 
     category: Category
     priority: Priority
@@ -80,4 +63,3 @@ class TriageResult(Contract):
     reasons: Reasons = []
     summary: Summary
     key_facts: KeyFacts = []
-    issues: Annotated[list[Issue], Field(max_length=MAX_ISSUES)] = []

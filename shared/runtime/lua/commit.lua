@@ -1,5 +1,5 @@
 -- Commit a batch of processed stream entries atomically, fenced against zombies
--- (ledger.lua and join.lua are loaded in front of this file).
+-- (ledger.lua is loaded in front of this file).
 --
 -- For each entry: XACK the input first; only when the ack took effect (the entry was still
 -- pending, so no peer has committed it) apply the entry's writes. A stale worker whose entry was
@@ -22,11 +22,6 @@
 --     XADD with one more field, spent = "<tokens>:<micro_usd>": the event's budget ledger totals
 --     (settled plus held) as this commit leaves them, so the agent reading the entry can check
 --     its first calls against them without a round trip of its own.
---   JOIN_OPEN key id event_id expected deadline opened_at envelope traceparent index_key ttl_s
---     ready
---   JOIN_ARRIVE key index result index_key
---   JOIN_FAIL key index reason index_key
---     open a join, and settle one of its branches as arrived or failed (see join.lua).
 -- Returns one status per entry: 1 committed, 0 stale (not pending any more), 2 duplicate.
 
 -- Plain commands an op may be: publishing, and counting a duplicate on its run record.
@@ -71,11 +66,6 @@ local function apply_ops(at, stop)
         tonumber(program[first + 2]), program[first + 3])
     elseif command == 'XADD_SPENT' then
       publish_spent(key, first, last)
-    elseif command == 'JOIN_ARRIVE' or command == 'JOIN_FAIL' then
-      join_settle(key, program[first], command == 'JOIN_ARRIVE' and 'ok' or 'failed',
-        program[first + 1], program[first + 2])
-    elseif command == 'JOIN_OPEN' then
-      join_open(key, unpack(program, first, last))
     elseif plain[command] then
       redis.call(command, key, unpack(program, first, last))
     else

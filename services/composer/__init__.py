@@ -1,1 +1,0 @@
-"""The composer service: one reply from the drafts of a message's several issues."""

@@ -1,1 +1,0 @@
-"""The reviewer service: one panelist of the review panel (the join ``panel``)."""
