@@ -23,8 +23,8 @@ from shared.ops.console import audit, paging
 from shared.ops.console.auth import Session
 from shared.ops.console.web import (
     ConsoleState,
-    NotFoundError,
     change_form,
+    entry_at,
     number,
     redirect,
     render,
@@ -168,13 +168,7 @@ def _trace_id(entry: InboxEntry) -> str | None:
 
 
 async def _entry(request: Request, as_operator: bool) -> InboxEntry:
-    console = state(request)
-    redis = console.operator_redis if as_operator else console.viewer_redis
-    entry_id = request.path_params["entry_id"]
-    entry = await paging.get(redis, console.keys.dlq, entry_id)
-    if entry is None:
-        raise NotFoundError(f"no dead letter {entry_id!r}")
-    return entry
+    return await entry_at(request, state(request).keys.dlq, "dead letter", as_operator=as_operator)
 
 
 async def replay_edited(request: Request) -> Response:

@@ -17,8 +17,8 @@ from shared.ops import resolve as resolution
 from shared.ops.console import audit, paging
 from shared.ops.console.auth import Session
 from shared.ops.console.web import (
-    NotFoundError,
     change_form,
+    entry_at,
     number,
     redirect,
     render,
@@ -101,13 +101,8 @@ async def detail_page(request: Request) -> Response:
 
 
 async def _entry(request: Request, as_operator: bool) -> InboxEntry:
-    console = state(request)
-    redis = console.operator_redis if as_operator else console.viewer_redis
-    entry_id = request.path_params["entry_id"]
-    entry = await paging.get(redis, console.keys.escalations, entry_id)
-    if entry is None:
-        raise NotFoundError(f"no escalation {entry_id!r}")
-    return entry
+    keys = state(request).keys
+    return await entry_at(request, keys.escalations, "escalation", as_operator=as_operator)
 
 
 async def _detail(

@@ -22,8 +22,10 @@ from starlette.templating import Jinja2Templates
 
 from shared.errors import BatonError
 from shared.observability.tracing import Tracing
+from shared.ops.console import paging
 from shared.ops.console.auth import Auth, Session, check_csrf, require_operator
 from shared.ops.console.settings import ConsoleSettings
+from shared.ops.inbox import InboxEntry
 from shared.pipeline.keys import Keys
 from shared.pipeline.settings import BatonSettings
 
@@ -135,3 +137,15 @@ def number(raw: str | None, name: str) -> float | None:
 
 def _pretty(value: object) -> str:
     return orjson.dumps(value, option=orjson.OPT_INDENT_2, default=str).decode()
+
+
+async def entry_at(request: Request, stream: str, noun: str, *, as_operator: bool) -> InboxEntry:
+    """The entry of ``stream`` the path names (``entry_id``), read as the session's Redis user;
+    :class:`NotFoundError` ("no <noun> ...") when there is none."""
+    console = state(request)
+    redis = console.operator_redis if as_operator else console.viewer_redis
+    entry_id = request.path_params["entry_id"]
+    entry = await paging.get(redis, stream, entry_id)
+    if entry is None:
+        raise NotFoundError(f"no {noun} {entry_id!r}")
+    return entry
